@@ -1,0 +1,182 @@
+"""Profiles and the resolved settings every notebook shares.
+
+A notebook's ``parameters`` cell holds primitives only (``None`` means "the
+profile's value"); the next cell calls :func:`resolve`:
+
+    cfg = errlib.config.resolve(profile, dataset=dataset, eps=eps, ...)
+
+Profiles:
+
+* ``smoke``: CI, each notebook in well under a minute on 2 CPU cores; tiny
+  subsets, checks only that the effect is above chance;
+* ``default``: a laptop CPU, the course's main job, a few minutes;
+* ``full``: a GPU, CIFAR-10 with the paper's attack (L2 eps 0.5, step 0.1, 100
+  steps) and a CIFAR ResNet-18.
+
+The profile comes from the ``profile`` parameter, else ``$ERRLIB_PROFILE``,
+else ``default``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional
+
+from .data import dataset_info
+
+PROFILES = ("smoke", "default", "full")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting of the course. Pixel-space radii are in [0, 1] pixel units."""
+
+    profile: str = "default"
+    dataset: str = "mnist"  # mnist | fashion_mnist | cifar10
+    seed: int = 0
+    device: Optional[str] = None  # None: cuda, then mps, then cpu
+    # source model (notebook 01)
+    model: str = "cnn"  # architecture of the source model (errlib.models)
+    n_train: Optional[int] = None  # source training images (None: the whole training set)
+    epochs: int = 3
+    batch_size: int = 128
+    lr: float = 2e-3
+    optimizer: str = "adam"
+    schedule: str = "onecycle"
+    augment: bool = False
+    # attack (notebook 02)
+    norm: str = "l2"
+    eps: float = 3.0
+    steps: int = 20
+    step_size: Optional[float] = None  # None: 2.5 * eps / steps
+    n_attack: int = 20000  # training images attacked to build each error set
+    attack_batch_size: int = 1024
+    # students (notebook 03)
+    student_model: str = "cnn"
+    student_epochs: int = 10
+    student_lr: float = 1e-3
+    student_optimizer: str = "adam"
+    student_schedule: str = "constant"
+    keep: str = "all"  # all | successful: which attacked images the student sees
+
+    @property
+    def num_classes(self) -> int:
+        return dataset_info(self.dataset).num_classes
+
+    @property
+    def chance(self) -> float:
+        return 1.0 / self.num_classes
+
+    @property
+    def resolved_step_size(self) -> float:
+        return self.step_size if self.step_size is not None else 2.5 * self.eps / self.steps
+
+    def replace(self, **changes) -> "Config":
+        """A copy with some settings changed (validated)."""
+        return _validate(dataclasses.replace(self, **changes))
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_BASE = {
+    "smoke": dict(n_train=5000, epochs=2, n_attack=1000, steps=10, student_epochs=6,
+                  attack_batch_size=500),
+    "default": dict(),
+    "full": dict(dataset="cifar10", model="resnet18", student_model="resnet18", n_train=None,
+                 epochs=30, batch_size=256, lr=0.1, optimizer="sgd", schedule="onecycle",
+                 augment=True, eps=0.5, steps=100, step_size=0.1, n_attack=50000,
+                 attack_batch_size=1000, student_epochs=30, student_lr=0.01,
+                 student_optimizer="sgd", student_schedule="onecycle"),
+}
+
+# Per-dataset values for the CPU profiles (eps calibrated on a 2-core CPU; see README).
+_DATASET = {
+    "mnist": dict(eps=4.0),
+    "fashion_mnist": dict(eps=3.0, epochs=5),
+    "cifar10": dict(model="resnet18", student_model="resnet18", eps=0.5, steps=100, step_size=0.1,
+                    batch_size=256, lr=0.1, optimizer="sgd", augment=True, student_lr=0.01,
+                    student_optimizer="sgd", student_schedule="onecycle"),
+}
+
+
+def _validate(cfg: Config) -> Config:
+    from .attacks import check_attack_args
+    from .models import MODELS
+
+    if cfg.profile not in PROFILES:
+        raise ValueError(f"unknown profile {cfg.profile!r}; allowed: {', '.join(PROFILES)}")
+    dataset_info(cfg.dataset)
+    for name in (cfg.model, cfg.student_model):
+        if name not in MODELS:
+            raise ValueError(f"unknown model {name!r}; allowed: {', '.join(sorted(MODELS))}")
+    check_attack_args(cfg.eps, cfg.steps, cfg.norm)
+    for k in ("n_train", "n_attack"):
+        v = getattr(cfg, k)
+        if v is not None and (not isinstance(v, int) or v < 1):
+            raise ValueError(f"{k} must be a positive integer (or None for all), got {v!r}")
+    for k in ("epochs", "student_epochs", "batch_size", "attack_batch_size"):
+        v = getattr(cfg, k)
+        if not isinstance(v, int) or v < 1:
+            raise ValueError(f"{k} must be an integer >= 1, got {v!r}")
+    if cfg.keep not in ("all", "successful"):
+        raise ValueError(f"keep must be 'all' or 'successful', got {cfg.keep!r}")
+    return cfg
+
+
+def profile_from_env(profile: Optional[str] = None) -> str:
+    return profile or os.environ.get("ERRLIB_PROFILE") or "default"
+
+
+def resolve(profile: Optional[str] = None, **overrides) -> Config:
+    """The profile's settings for its (or the overridden) dataset, then non-None overrides."""
+    profile = profile_from_env(profile)
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; allowed: {', '.join(PROFILES)}")
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    known = {f.name for f in dataclasses.fields(Config)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise ValueError(f"unknown setting(s) {sorted(unknown)}; allowed: {sorted(known)}")
+    base = dict(_BASE[profile])
+    dataset = dataset_info(overrides.get("dataset", base.get("dataset", "mnist"))).name
+    if profile != "full":
+        base.update(_DATASET[dataset])
+    if profile == "smoke" and dataset == "cifar10":
+        base.update(n_train=2000, epochs=1, n_attack=200, steps=5, step_size=None, student_epochs=2)
+    base.update(overrides, profile=profile, dataset=dataset)
+    return _validate(Config(**base))
+
+
+# The parameter names every notebook's ``parameters`` cell defines (papermill).
+PARAMETERS = ("profile", "dataset", "seed", "device", "model", "n_train", "epochs", "eps",
+              "steps", "step_size", "n_attack", "student_model", "student_epochs", "keep")
+
+EXPECTED_MINUTES = {"smoke": "under 1 minute per notebook (2 CPU cores)",
+                    "default": "1-3 minutes per notebook on a laptop CPU, seconds when cached",
+                    "full": "tens of minutes per notebook on one GPU; do not run on a CPU"}
+
+
+def from_notebook(namespace: Dict[str, Any]) -> Config:
+    """Resolve a config from a notebook's parameter variables (the names in ``PARAMETERS``)."""
+    missing = [k for k in PARAMETERS if k not in namespace]
+    if missing:
+        raise ValueError(f"the parameters cell must define {missing}")
+    values = {k: namespace[k] for k in PARAMETERS}
+    return resolve(values.pop("profile"), **values)
+
+
+def describe(cfg: Config) -> str:
+    """A short, printable summary of the settings and the expected runtime."""
+    from .train import pick_device
+
+    rows = [f"profile {cfg.profile!r} on {pick_device(cfg.device)}: expect {EXPECTED_MINUTES[cfg.profile]}",
+            f"  data     : {cfg.dataset}, source trains on {cfg.n_train or 'all'} images, seed {cfg.seed}",
+            f"  source   : {cfg.model}, {cfg.epochs} epochs, {cfg.optimizer} lr {cfg.lr:g} ({cfg.schedule})",
+            f"  attack   : targeted {cfg.norm} PGD, eps {cfg.eps:g}, {cfg.steps} steps of "
+            f"{cfg.resolved_step_size:.3g}, {cfg.n_attack} images per error set",
+            f"  students : {cfg.student_model}, {cfg.student_epochs} epochs, {cfg.student_optimizer} "
+            f"lr {cfg.student_lr:g}, keep {cfg.keep!r}",
+            f"  chance   : {100 * cfg.chance:.0f}%"]
+    return "\n".join(rows)

@@ -1,0 +1,169 @@
+"""Figures for the course. Every function returns a ``matplotlib`` Figure.
+
+Images are ``(N, C, H, W)`` tensors in [0, 1]; labels are int tensors; class
+names come from :func:`errlib.data.dataset_info`. :func:`setup` sets a style
+readable on a classroom projector.
+"""
+from __future__ import annotations
+
+from typing import Dict, Mapping, Optional, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+
+def setup() -> None:
+    """Large fonts and clean axes, for projectors and notebooks alike."""
+    plt.rcParams.update({
+        "figure.dpi": 100, "savefig.dpi": 120, "font.size": 13, "axes.titlesize": 14,
+        "axes.labelsize": 13, "legend.fontsize": 11, "axes.spines.top": False,
+        "axes.spines.right": False, "image.cmap": "gray"})
+
+
+def _img(ax, x: torch.Tensor, cmap="gray", vmin=0.0, vmax=1.0):
+    x = x.detach().float().cpu()
+    if x.shape[0] == 1:
+        ax.imshow(x[0].numpy(), cmap=cmap, vmin=vmin, vmax=vmax)
+    else:
+        ax.imshow(x.permute(1, 2, 0).clamp(0, 1).numpy())
+    ax.set_xticks([]), ax.set_yticks([])
+
+
+def image_grid(X: torch.Tensor, titles: Optional[Sequence[str]] = None, ncols: int = 8,
+               title: Optional[str] = None, size: float = 1.5) -> plt.Figure:
+    """A grid of images with an optional title under each."""
+    n = len(X)
+    nrows = (n + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * 1.25 * nrows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i < n:
+            _img(ax, X[i] if X.dtype != torch.uint8 else X[i].float() / 255)
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=10)
+        else:
+            ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def adversarial_triplets(x: torch.Tensor, x_adv: torch.Tensor, y_true, target, pred,
+                         classes: Sequence[str], n: int = 5, amplify: Optional[float] = None) -> plt.Figure:
+    """Rows of (clean, adversarial, perturbation) with the true label, target and prediction.
+
+    The perturbation is shown centred on grey, scaled so its largest pixel
+    fills the range (or by ``amplify``).
+    """
+    n = min(n, len(x))
+    fig, axes = plt.subplots(n, 3, figsize=(7.5, 2.4 * n), squeeze=False)
+    for i in range(n):
+        d = (x_adv[i] - x[i]).float()
+        scale = amplify or 0.5 / max(d.abs().max().item(), 1e-8)
+        _img(axes[i, 0], x[i])
+        axes[i, 0].set_title(f"clean: true {classes[int(y_true[i])]}", fontsize=11)
+        _img(axes[i, 1], x_adv[i])
+        ok = int(pred[i]) == int(target[i])
+        axes[i, 1].set_title(f"target {classes[int(target[i])]}\nmodel says {classes[int(pred[i])]}"
+                             + (" ✓" if ok else " ✗"), fontsize=11)
+        _img(axes[i, 2], 0.5 + scale * d, cmap="seismic" if x.shape[1] == 1 else "gray")
+        axes[i, 2].set_title(f"perturbation x{scale:.1f}\n‖δ‖₂ = {d.norm():.2f}", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def attack_summary(sets: Mapping[str, "object"], eps: float) -> plt.Figure:
+    """Success rate per error set (bars) and the histogram of perturbation norms."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    names = list(sets)
+    rates = [100 * sets[k].success_rate for k in names]
+    bars = a.bar(names, rates, color=["tab:blue", "tab:orange", "tab:green"][: len(names)])
+    a.bar_label(bars, fmt="%.1f%%")
+    a.set_ylim(0, 105)
+    a.set_ylabel("attack reached its target (%)")
+    a.set_title("targeted attack success")
+    for k in names:
+        b.hist(sets[k].delta_norm.numpy(), bins=40, alpha=0.6, label=k)
+    b.axvline(eps, color="k", ls="--", label=f"eps = {eps:g}")
+    b.set_xlabel("perturbation norm ‖x_adv − x‖")
+    b.set_ylabel("images")
+    b.set_title("how much of the budget is used")
+    b.legend()
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(histories: Mapping[str, Sequence[Dict[str, float]]], chance: Optional[float] = None) -> plt.Figure:
+    """Train accuracy (dashed, on each model's own training set) and clean test accuracy (solid)."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for i, (name, hist) in enumerate(histories.items()):
+        c = f"C{i}"
+        ep = [h["epoch"] for h in hist]
+        ax.plot(ep, [100 * h["train_acc"] for h in hist], ls="--", color=c, label=f"{name}: train (its own labels)")
+        if "test_acc" in hist[0]:
+            ax.plot(ep, [100 * h["test_acc"] for h in hist], marker="o", color=c, label=f"{name}: clean test")
+    if chance is not None:
+        ax.axhline(100 * chance, color="gray", ls=":", label="chance")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 101)
+    ax.legend(fontsize=9, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_bars(ours: Mapping[str, float], reference: Optional[Mapping[str, float]] = None,
+                  chance: Optional[float] = None, ours_label: str = "ours",
+                  reference_label: str = "paper", title: str = "") -> plt.Figure:
+    """Side-by-side bars of our accuracies and reference ones (fractions in [0, 1])."""
+    names = list(ours)
+    xs = np.arange(len(names))
+    w = 0.38 if reference else 0.6
+    fig, ax = plt.subplots(figsize=(max(6, 1.8 * len(names)), 4.5))
+    b1 = ax.bar(xs - (w / 2 if reference else 0), [100 * ours[k] for k in names], w, label=ours_label)
+    ax.bar_label(b1, fmt="%.1f")
+    if reference:
+        vals = [100 * reference.get(k, np.nan) for k in names]
+        b2 = ax.bar(xs + w / 2, vals, w, label=reference_label, color="tab:gray", alpha=0.6)
+        ax.bar_label(b2, labels=["" if np.isnan(v) else f"{v:.1f}" for v in vals])
+    if chance is not None:
+        ax.axhline(100 * chance, color="r", ls="--", label=f"chance ({100 * chance:.0f}%)")
+    ax.set_xticks(xs, names)
+    ax.set_ylabel("clean test accuracy (%)")
+    ax.set_ylim(0, 105)
+    ax.set_title(title)
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Counts ``(C, C)``: row = true class, column = predicted class."""
+    idx = y_true.long() * num_classes + y_pred.long()
+    return torch.bincount(idx, minlength=num_classes ** 2).view(num_classes, num_classes)
+
+
+def plot_confusion(cm: torch.Tensor, classes: Sequence[str], title: str = "") -> plt.Figure:
+    """Row-normalised confusion matrix, with the diagonal (y) and the shifted diagonal (y+1) outlined."""
+    c = len(classes)
+    frac = (cm.float() / cm.sum(1, keepdim=True).clamp_min(1)).numpy()
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
+    for i in range(c):
+        for j in range(c):
+            if frac[i, j] >= 0.1:
+                ax.text(j, i, f"{100 * frac[i, j]:.0f}", ha="center", va="center",
+                        color="white" if frac[i, j] > 0.5 else "black", fontsize=9)
+        ax.add_patch(plt.Rectangle((i - 0.5, i - 0.5), 1, 1, fill=False, ec="tab:green", lw=1.5))
+        j = (i + 1) % c
+        ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="tab:red", lw=1.5, ls="--"))
+    short = [s[:7] for s in classes]
+    ax.set_xticks(range(c), short, rotation=60)
+    ax.set_yticks(range(c), short)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title + "\n(green: y, red dashed: y+1)", fontsize=12)
+    fig.colorbar(im, ax=ax, fraction=0.046, label="share of the row")
+    fig.tight_layout()
+    return fig

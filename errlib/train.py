@@ -1,0 +1,165 @@
+"""Training and evaluation on in-memory tensors (no DataLoader on the hot path).
+
+    history = fit(model, X, y, epochs=3, X_test=Xt, y_test=yt, seed=0)
+    acc = evaluate(model, Xt, yt)
+
+``X`` is ``(N, C, H, W)``, uint8 in [0, 255] or float in [0, 1]; ``y`` is
+``(N,)`` int64. Batches are cut from the tensors, moved to the device and
+converted to float there. ``fit`` returns one dict of metrics per epoch.
+"""
+from __future__ import annotations
+
+import os
+import random
+import time
+from typing import Dict, List, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import check_pixels, to_float
+from .progress import progress_bar
+
+
+def pick_device(device: Optional[str] = None) -> torch.device:
+    """``device`` if given (e.g. ``"cpu"``), else ``$ERRLIB_DEVICE``, else cuda, then mps, then cpu."""
+    device = device or os.environ.get("ERRLIB_DEVICE") or None
+    if device:
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, torch (CPU and CUDA); returns a CPU generator seeded with ``seed``."""
+    random.seed(seed)
+    torch.manual_seed(seed)
+    try:
+        import numpy as np
+        np.random.seed(seed % 2**32)
+    except ImportError:  # pragma: no cover
+        pass
+    return torch.Generator().manual_seed(int(seed))
+
+
+def _check_xy(X: torch.Tensor, y: torch.Tensor, what: str) -> None:
+    if len(X) == 0:
+        raise ValueError(f"{what}: got an empty set of images; pass at least one example")
+    if len(X) != len(y):
+        raise ValueError(f"{what}: {len(X)} images but {len(y)} labels")
+    check_pixels(X, what)
+
+
+def _augment(xb: torch.Tensor, gen_device: torch.Generator) -> torch.Tensor:
+    """Random crop (pad 4, reflect) and horizontal flip, batched, for CIFAR-style data."""
+    n, _, h, w = xb.shape
+    flip = torch.rand(n, device=xb.device) < 0.5
+    xb = torch.where(flip.view(-1, 1, 1, 1), xb.flip(3), xb)
+    padded = F.pad(xb, (4, 4, 4, 4), mode="reflect")
+    dx, dy = torch.randint(0, 9, (2,)).tolist()  # one shift per batch: cheap, still effective
+    return padded[:, :, dy:dy + h, dx:dx + w]
+
+
+@torch.no_grad()
+def predict(model: nn.Module, X: torch.Tensor, *, batch_size: int = 2048,
+            device: Optional[torch.device] = None) -> torch.Tensor:
+    """Predicted classes ``(N,)`` int64 on the CPU; the model is evaluated in eval mode."""
+    if len(X) == 0:
+        raise ValueError("predict: got an empty set of images")
+    check_pixels(X, "predict inputs")
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out = []
+    for s in range(0, len(X), batch_size):
+        out.append(model(to_float(X[s:s + batch_size].to(device))).argmax(1).cpu())
+    model.train(was_training)
+    return torch.cat(out)
+
+
+def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, **kwargs) -> float:
+    """Accuracy in [0, 1] of ``model`` on ``(X, y)``."""
+    _check_xy(X, y, "evaluate")
+    return (predict(model, X, **kwargs) == y.cpu()).float().mean().item()
+
+
+def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 1,
+        batch_size: int = 128, lr: float = 1e-3, optimizer: str = "adam",
+        weight_decay: float = 0.0, schedule: str = "constant", augment: bool = False,
+        X_test: Optional[torch.Tensor] = None, y_test: Optional[torch.Tensor] = None,
+        seed: int = 0, device: Optional[str] = None, progress: bool = True,
+        desc: str = "train") -> List[Dict[str, float]]:
+    """Train ``model`` in place with cross-entropy; return per-epoch metrics.
+
+    optimizer: ``"adam"`` or ``"sgd"`` (momentum 0.9, Nesterov).
+    schedule: ``"constant"`` or ``"onecycle"`` (linear warm-up to ``lr`` for the
+    first 20% of steps, then linear decay to 0).
+    Each history entry holds ``epoch``, ``train_loss``, ``train_acc`` (running,
+    on the training batches), ``seconds`` and, when a test set is given,
+    ``test_acc``. Deterministic on the CPU for a fixed ``seed``.
+    """
+    _check_xy(X, y, "fit")
+    if not (isinstance(epochs, int) and epochs >= 1):
+        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
+    if optimizer not in ("adam", "sgd"):
+        raise ValueError(f"unknown optimizer {optimizer!r}; allowed: adam, sgd")
+    if schedule not in ("constant", "onecycle"):
+        raise ValueError(f"unknown schedule {schedule!r}; allowed: constant, onecycle")
+    dev = pick_device(device)
+    model.to(dev)
+    gen = seed_everything(seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if optimizer == "adam":
+        opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    else:
+        opt = torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
+    n = len(X)
+    steps_per_epoch = (n + batch_size - 1) // batch_size
+    total = steps_per_epoch * epochs
+    if schedule == "onecycle":
+        warm = max(1, int(0.2 * total))
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda t: (t + 1) / warm if t < warm else max(0.0, (total - t) / (total - warm)))
+    else:
+        sched = None
+    history: List[Dict[str, float]] = []
+    for epoch in range(1, epochs + 1):
+        t0 = time.perf_counter()
+        model.train()
+        perm = torch.randperm(n, generator=gen)
+        loss_sum = torch.zeros((), device=dev)
+        correct = torch.zeros((), device=dev, dtype=torch.long)
+        bar = progress_bar(range(steps_per_epoch), desc=f"{desc} epoch {epoch}/{epochs}",
+                           disable=not progress, unit="batch")
+        for b in bar:
+            idx = perm[b * batch_size:(b + 1) * batch_size]
+            xb = to_float(X[idx].to(dev, non_blocking=True))
+            yb = y[idx].to(dev, non_blocking=True)
+            if augment:
+                xb = _augment(xb, gen)
+            logits = model(xb)
+            loss = F.cross_entropy(logits, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if sched is not None:
+                sched.step()
+            with torch.no_grad():
+                loss_sum += loss.detach() * len(idx)
+                correct += (logits.argmax(1) == yb).sum()
+        row = {"epoch": epoch, "train_loss": loss_sum.item() / n,
+               "train_acc": correct.item() / n}
+        if X_test is not None and y_test is not None:
+            row["test_acc"] = evaluate(model, X_test, y_test)
+        row["seconds"] = time.perf_counter() - t0
+        history.append(row)
+        if progress:
+            msg = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items())
+            print(f"{desc}: {msg}", flush=True)
+    model.eval()
+    return history

@@ -98,6 +98,12 @@ def attack_settings(cfg: Config, rule: str) -> Dict[str, Any]:
                 dataset=cfg.dataset)
 
 
+def attacked_images(cfg: Config) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The clean training images (uint8) and labels that every error set of ``cfg`` attacks, in order."""
+    X, y, _, _ = load_splits(cfg.dataset)
+    return D.subset(X, y, cfg.n_attack, seed=cfg.seed + 1)
+
+
 def get_errset(cfg: Config, rule: str, *, source: Optional[Tuple[nn.Module, StageResult]] = None,
                force: bool = False) -> Tuple[ErrorSet, StageResult]:
     """The error set for a target ``rule`` ("all" = D_rand, "shift" = D_det, "other" = D_other).
@@ -110,8 +116,7 @@ def get_errset(cfg: Config, rule: str, *, source: Optional[Tuple[nn.Module, Stag
     settings = attack_settings(cfg, rule)
 
     def build():
-        X, y, _, _ = load_splits(cfg.dataset)
-        Xa, ya = D.subset(X, y, cfg.n_attack, seed=cfg.seed + 1)
+        Xa, ya = attacked_images(cfg)
         es = adversarial_set(model, Xa, ya, rule=rule, eps=cfg.eps, steps=cfg.steps,
                              step_size=cfg.resolved_step_size, norm=cfg.norm,
                              num_classes=cfg.num_classes, seed=cfg.seed + 2,

@@ -124,7 +124,7 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 1,
     if schedule == "onecycle":
         warm = max(1, int(0.2 * total))
         sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda t: (t + 1) / warm if t < warm else max(0.0, (total - t) / (total - warm)))
+            opt, lambda t: (t + 1) / warm if t < warm else max(0.0, (total - t) / max(1, total - warm)))
     else:
         sched = None
     history: List[Dict[str, float]] = []

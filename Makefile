@@ -1,0 +1,27 @@
+# errlib — the two commands a newcomer needs are `make course` and `make test`.
+PYTHON  ?= python3
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+PROFILE ?= default
+STAMP   := $(VENV)/.installed
+
+.PHONY: setup course test bench clean-runs
+
+# The virtual environment, rebuilt only when requirements.txt or pyproject.toml change.
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -r requirements.txt
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# Run the course notebooks (papermill) on a profile: make course PROFILE=smoke|default|full
+course: $(STAMP)
+	$(PY) -m errlib.course run --profile $(PROFILE)
+
+# Unit tests, then every notebook on the smoke profile.
+test: $(STAMP)
+	$(PY) -m pytest
+
+clean-runs:
+	rm -rf data/runs

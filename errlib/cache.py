@@ -55,9 +55,9 @@ def _canonical(obj: Any) -> Any:
         return {str(k): _canonical(v) for k, v in sorted(obj.items())}
     if isinstance(obj, (list, tuple)):
         return [_canonical(v) for v in obj]
-    if isinstance(obj, float) and obj.is_integer():
-        return obj  # json keeps 3.0 distinct from 3; fine, settings are typed consistently
-    if isinstance(obj, (str, int, float, bool)) or obj is None:
+    if isinstance(obj, (int, float)) and not isinstance(obj, bool):
+        return float(obj)  # eps=3 and eps=3.0 are the same setting
+    if isinstance(obj, str) or isinstance(obj, bool) or obj is None:
         return obj
     raise TypeError(f"stage settings must be JSON-like (str, int, float, bool, None, list, dict); got {type(obj).__name__}")
 
@@ -162,7 +162,7 @@ def run_stage(stage: str, settings: Dict[str, Any],
             if verbose:
                 print(f"[cache] {stage} {key}: loaded ({manifest.get('seconds', 0):.1f} s when built) from {path}")
             return StageResult(stage, key, path, payload, manifest, cached=True)
-        broken = path.parent / f".broken-{key}-{int(time.time())}"
+        broken = path.parent / f".broken-{key}-{int(time.time())}-{uuid.uuid4().hex[:6]}"
         warnings.warn(f"{path} is incomplete or corrupted; moved aside to {broken} and rebuilding")
         os.rename(path, broken)
     t0 = time.perf_counter()

@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from .data import dataset_info
 
@@ -59,6 +59,19 @@ class Config:
     student_optimizer: str = "adam"
     student_schedule: str = "constant"
     keep: str = "all"  # all | successful: which attacked images the student sees
+    # controls and sweeps (notebook 07)
+    n_control: int = 10000  # error-set rows each control student trains on
+    sweep_eps: Tuple[float, ...] = (1.0, 2.0, 3.0, 4.0, 5.0)  # radii of the eps sweep
+    sweep_n_attack: int = 2000  # images attacked per sweep point
+    robust_eps: Tuple[float, ...] = (0.5, 1.0, 2.0)  # radii of the untargeted robustness check
+    transfer_models: Tuple[str, ...] = ("cnn", "cnn_wide", "mlp")  # student architectures compared
+    # Wallace's experiments (Part II, notebooks 05-06)
+    weak_dataset: str = "fashion_mnist"  # dataset of the weak-teacher experiment (05a)
+    teacher_steps: Optional[int] = None  # weak teacher's optimiser steps (None: TEACHER_STEPS[weak_dataset])
+    wrong_epochs: int = 4  # epochs of the students trained on the weak teacher's errors (Wallace: 50)
+    cross_epochs: int = 2  # epochs of the students trained on MNIST-teacher-labelled Fashion-MNIST
+    toy_seeds: int = 30  # random 32-point problems in the 2-D toy (06)
+    toy_steps: int = 1000  # full-batch Adam steps of the toy's teachers and students
 
     @property
     def num_classes(self) -> int:
@@ -72,6 +85,10 @@ class Config:
     def resolved_step_size(self) -> float:
         return self.step_size if self.step_size is not None else 2.5 * self.eps / self.steps
 
+    @property
+    def resolved_teacher_steps(self) -> int:
+        return self.teacher_steps if self.teacher_steps is not None else TEACHER_STEPS[self.weak_dataset]
+
     def replace(self, **changes) -> "Config":
         """A copy with some settings changed (validated)."""
         return _validate(dataclasses.replace(self, **changes))
@@ -80,15 +97,26 @@ class Config:
         return dataclasses.asdict(self)
 
 
+# The weak teacher's step budget per dataset: the budget that puts its training accuracy
+# near Wallace's 62.5% (CIFAR-10 ResNet-18 after 2 epochs), measured with the course CNN,
+# Adam lr 2e-3, batch 128 (notebook 05 shows the curve). Fashion-MNIST sits on a plateau
+# near 62% between about 10 and 15 steps; MNIST rises through it within a step or two.
+TEACHER_STEPS = {"mnist": 5, "fashion_mnist": 12,
+                 "cifar10": 392}  # CIFAR-10: 2 epochs of 50,000 at batch 256, as Wallace
+
 _BASE = {
     "smoke": dict(n_train=5000, epochs=2, n_attack=1000, steps=10, student_epochs=6,
-                  attack_batch_size=500),
+                  attack_batch_size=500, n_control=500, sweep_eps=(2.0, 4.0), sweep_n_attack=300,
+                  robust_eps=(1.0,), wrong_epochs=3, cross_epochs=1, toy_seeds=20),
     "default": dict(),
     "full": dict(dataset="cifar10", model="resnet18", student_model="resnet18", n_train=None,
                  epochs=30, batch_size=256, lr=0.1, optimizer="sgd", schedule="onecycle",
                  augment=True, eps=0.5, steps=100, step_size=0.1, n_attack=50000,
                  attack_batch_size=1000, student_epochs=30, student_lr=0.01,
-                 student_optimizer="sgd", student_schedule="onecycle"),
+                 student_optimizer="sgd", student_schedule="onecycle",
+                 sweep_eps=(0.25, 0.5, 1.0, 1.5, 2.0), sweep_n_attack=10000, robust_eps=(0.25, 0.5),
+                 transfer_models=("resnet18", "cnn_wide", "mlp"),
+                 weak_dataset="cifar10", wrong_epochs=50, cross_epochs=5),
 }
 
 # Per-dataset values for the CPU profiles (eps calibrated on a 2-core CPU; see README).
@@ -108,7 +136,9 @@ def _validate(cfg: Config) -> Config:
     if cfg.profile not in PROFILES:
         raise ValueError(f"unknown profile {cfg.profile!r}; allowed: {', '.join(PROFILES)}")
     dataset_info(cfg.dataset)
-    for name in (cfg.model, cfg.student_model):
+    if cfg.weak_dataset not in TEACHER_STEPS:
+        raise ValueError(f"unknown weak_dataset {cfg.weak_dataset!r}; allowed: {', '.join(TEACHER_STEPS)}")
+    for name in (cfg.model, cfg.student_model, *cfg.transfer_models):
         if name not in MODELS:
             raise ValueError(f"unknown model {name!r}; allowed: {', '.join(sorted(MODELS))}")
     check_attack_args(cfg.eps, cfg.steps, cfg.norm)
@@ -116,10 +146,13 @@ def _validate(cfg: Config) -> Config:
         v = getattr(cfg, k)
         if v is not None and (not isinstance(v, int) or v < 1):
             raise ValueError(f"{k} must be a positive integer (or None for all), got {v!r}")
-    for k in ("epochs", "student_epochs", "batch_size", "attack_batch_size"):
+    for k in ("epochs", "student_epochs", "batch_size", "attack_batch_size", "wrong_epochs",
+              "cross_epochs", "toy_seeds", "toy_steps"):
         v = getattr(cfg, k)
         if not isinstance(v, int) or v < 1:
             raise ValueError(f"{k} must be an integer >= 1, got {v!r}")
+    if cfg.teacher_steps is not None and (not isinstance(cfg.teacher_steps, int) or cfg.teacher_steps < 1):
+        raise ValueError(f"teacher_steps must be an integer >= 1 (or None: the dataset's), got {cfg.teacher_steps!r}")
     if cfg.keep not in ("all", "successful"):
         raise ValueError(f"keep must be 'all' or 'successful', got {cfg.keep!r}")
     return cfg
@@ -145,6 +178,8 @@ def resolve(profile: Optional[str] = None, **overrides) -> Config:
         base.update(_DATASET[dataset])
     if profile == "smoke" and dataset == "cifar10":
         base.update(n_train=2000, epochs=1, n_attack=200, steps=5, step_size=None, student_epochs=2)
+    if "weak_dataset" in overrides:
+        overrides["weak_dataset"] = dataset_info(overrides["weak_dataset"]).name
     base.update(overrides, profile=profile, dataset=dataset)
     return _validate(Config(**base))
 
@@ -158,12 +193,17 @@ EXPECTED_MINUTES = {"smoke": "under 1 minute per notebook (2 CPU cores)",
                     "full": "tens of minutes per notebook on one GPU; do not run on a CPU"}
 
 
-def from_notebook(namespace: Dict[str, Any]) -> Config:
-    """Resolve a config from a notebook's parameter variables (the names in ``PARAMETERS``)."""
-    missing = [k for k in PARAMETERS if k not in namespace]
+def from_notebook(namespace: Dict[str, Any], extra: Sequence[str] = ()) -> Config:
+    """Resolve a config from a notebook's parameter variables.
+
+    Reads the shared names in ``PARAMETERS`` plus a chapter's ``extra`` ones
+    (which must be :class:`Config` fields); lists become tuples.
+    """
+    names = tuple(PARAMETERS) + tuple(extra)
+    missing = [k for k in names if k not in namespace]
     if missing:
         raise ValueError(f"the parameters cell must define {missing}")
-    values = {k: namespace[k] for k in PARAMETERS}
+    values = {k: tuple(v) if isinstance(v, list) else namespace[k] for k in names for v in [namespace[k]]}
     return resolve(values.pop("profile"), **values)
 
 

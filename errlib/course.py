@@ -3,6 +3,14 @@
     python -m errlib.course run                      # default profile, every notebook
     python -m errlib.course run --profile smoke      # CI-sized
     python -m errlib.course run --only 01 04 -p eps 3.0
+    python -m errlib.course sweep 04 --grid eps 1 2 3 4 5 -p n_attack 5000
+
+``sweep`` reruns one notebook over the cartesian product of ``--grid`` values
+(papermill parameters), keeps every executed copy, and collects the values
+each run recorded into ``sweep.csv`` (one row per grid point) and
+``sweep.png``, under ``data/runs/sweeps/<notebook>/<profile>/``. Cached
+stages are shared across grid points (a source model that does not depend on
+eps is trained once).
 
 Each notebook runs in a fresh kernel into ``data/runs/course/<profile>/``
 (executed ``.ipynb`` plus ``.html``); the runner prints one line per
@@ -119,6 +127,83 @@ def run_course(profile: str = "default", only: Optional[Sequence[str]] = None,
     return doc
 
 
+def _flat_values(values: Dict[str, Any]) -> Dict[str, Any]:
+    """``{"a": {"value": 0.9, "reference": ...}, "b": 0.3}`` -> ``{"a": 0.9, "b": 0.3}`` (scalars only)."""
+    out = {}
+    for k, v in values.items():
+        if isinstance(v, dict):
+            v = v.get("value")
+        if isinstance(v, (int, float, str, bool)) or v is None:
+            out[k] = v
+    return out
+
+
+def sweep(notebook: str, grid: Dict[str, Sequence[Any]], profile: str = "default",
+          parameters: Optional[Dict[str, Any]] = None, out: Optional[Path] = None,
+          force: bool = False, plot: bool = True) -> Path:
+    """Run ``notebook`` once per point of ``grid`` (cartesian product); return the CSV path.
+
+    Each grid point's executed notebook is kept as ``<stem>__<name>=<value>....ipynb``;
+    a point whose executed copy and results exist is not rerun unless ``force``.
+    """
+    import csv
+    import itertools
+
+    import papermill as pm
+
+    nb = list_notebooks([notebook])[0]
+    names = list(grid)
+    if not names or any(len(grid[n]) == 0 for n in names):
+        raise ValueError(f"sweep needs at least one value per grid parameter, got {grid}")
+    out = Path(out) if out else runs_root() / "sweeps" / nb.stem / profile
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for combo in itertools.product(*(grid[n] for n in names)):
+        point = dict(zip(names, combo))
+        tag = "__".join(f"{k}={v}" for k, v in point.items())
+        target = out / f"{nb.stem}__{tag}.ipynb"
+        res_dir = out / "results" / tag
+        res_file = res_dir / f"{nb.stem}.json"
+        params = dict(parameters or {}, **point, profile=profile)
+        t0 = time.perf_counter()
+        if force or not (target.exists() and res_file.exists()):
+            old = os.environ.get("ERRLIB_RESULTS")
+            os.environ["ERRLIB_RESULTS"] = str(res_dir)
+            try:
+                pm.execute_notebook(str(nb), str(target), parameters=params, kernel_name="python3",
+                                    cwd=str(NOTEBOOKS), progress_bar=False)
+            finally:
+                if old is None:
+                    os.environ.pop("ERRLIB_RESULTS", None)
+                else:
+                    os.environ["ERRLIB_RESULTS"] = old
+            status = f"{time.perf_counter() - t0:6.1f} s"
+        else:
+            status = "up to date"
+        values = _flat_values(json.loads(res_file.read_text())["values"])
+        rows.append(dict(point, **values))
+        print(f"{nb.stem} {tag:<30} {status}", flush=True)
+    columns = names + sorted({k for r in rows for k in r} - set(names))
+    csv_path = out / "sweep.csv"
+    with open(csv_path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=columns)
+        w.writeheader()
+        w.writerows(rows)
+    if plot:
+        _plot_sweep(rows, names[0], out / "sweep.png")
+    print(f"{len(rows)} grid points -> {csv_path}")
+    return csv_path
+
+
+def _plot_sweep(rows: List[Dict[str, Any]], x: str, path: Path) -> None:
+    from .plotting import plt, sweep_curves
+
+    keys = [k for k in rows[0] if k != x and all(isinstance(r.get(k), float) and 0 <= r[k] <= 1 for r in rows)]
+    fig = sweep_curves(rows, x, keys)
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def _write(out: Path, doc: Dict[str, Any]) -> None:
     tmp = out / "results.json.tmp"
     tmp.write_text(json.dumps(doc, indent=2, default=str))
@@ -164,10 +249,27 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     r.add_argument("--force", action="store_true", help="re-execute notebooks even if up to date")
     r.add_argument("--no-html", action="store_true", help="skip the HTML copies")
     r.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
+    sw = sub.add_parser("sweep", help="rerun one notebook over a grid of parameters")
+    sw.add_argument("notebook", help="notebook number or name, e.g. 04")
+    sw.add_argument("--profile", default=os.environ.get("ERRLIB_PROFILE", "default"),
+                    choices=["smoke", "default", "full"])
+    sw.add_argument("--grid", nargs="+", action="append", required=True, metavar="NAME VALUE",
+                    help="a parameter and its values, e.g. --grid eps 1 2 3 (repeat for a product)")
+    sw.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                    help="fixed papermill parameter for every grid point")
+    sw.add_argument("--out", type=Path, help="output folder (default data/runs/sweeps/<notebook>/<profile>)")
+    sw.add_argument("--force", action="store_true", help="rerun grid points that already have results")
     args = ap.parse_args(argv)
+    params = {k: _parse_value(v) for k, v in args.param}
     if args.cmd == "run":
-        params = {k: _parse_value(v) for k, v in args.param}
         run_course(args.profile, args.only, params, args.out, args.force, not args.no_html, args.timeout)
+    elif args.cmd == "sweep":
+        grid = {}
+        for name, *values in args.grid:
+            if not values:
+                ap.error(f"--grid {name} needs at least one value")
+            grid[name] = [_parse_value(v) for v in values]
+        sweep(args.notebook, grid, args.profile, params, args.out, args.force)
 
 
 if __name__ == "__main__":

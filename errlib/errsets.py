@@ -135,21 +135,28 @@ def _unperturbed(x, labels, y_true, pred, success) -> ErrorSet:
                     success=success, delta_norm=torch.zeros(len(x)))
 
 
-def wrong_label_set(teacher: nn.Module, x: torch.Tensor, y: torch.Tensor) -> ErrorSet:
-    """Wallace's D_wrong: the images ``teacher`` misclassifies, labelled with its wrong prediction."""
-    pred = predict(teacher, x)
+def wrong_label_set(teacher: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
+                    pred: Optional[torch.Tensor] = None) -> ErrorSet:
+    """Wallace's D_wrong: the images ``teacher`` misclassifies, labelled with its wrong prediction.
+
+    ``pred``: the teacher's predictions on ``x`` ``(N,)`` if already computed
+    (e.g. loaded from the cache); ``teacher`` is then not run.
+    """
+    pred = predict(teacher, x) if pred is None else pred.long().cpu()
     wrong = pred != y.cpu()
     return _unperturbed(x[wrong], pred[wrong], y[wrong], pred[wrong], torch.ones(int(wrong.sum()), dtype=torch.bool))
 
 
-def relabel_set(teacher: nn.Module, x: torch.Tensor, y_own: torch.Tensor) -> ErrorSet:
+def relabel_set(teacher: nn.Module, x: torch.Tensor, y_own: torch.Tensor, *,
+                pred: Optional[torch.Tensor] = None) -> ErrorSet:
     """Cross-domain relabelling: every image gets the teacher's prediction as its label.
 
     ``y_own`` are the images' labels in their own dataset (e.g. Fashion-MNIST
     classes); they are kept as ``y_true`` for plots, not for training.
     ``success`` is all True (every label is the teacher's invention).
+    ``pred``: the teacher's predictions on ``x`` if already computed.
     """
-    pred = predict(teacher, x)
+    pred = predict(teacher, x) if pred is None else pred.long().cpu()
     return _unperturbed(x, pred, y_own, pred, torch.ones(len(x), dtype=torch.bool))
 
 

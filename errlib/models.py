@@ -8,8 +8,8 @@ Registered names:
 
 * ``cnn``: the course's small CNN for 28x28 inputs, built to be fast on a CPU
   (conv 16-3x3 -> pool -> conv 32-3x3 -> pool -> fc 128 -> fc C, channels-last);
-* ``cnn_wide``: the same shape with 2x the channels and 5x5 kernels (the
-  classic MNIST CNN; a second architecture for transfer experiments);
+* ``cnn_wide``: the same shape with twice the channels (conv 32 -> conv 64), a
+  second architecture for transfer experiments, about 2x the cost;
 * ``mlp``: two hidden layers of 256 units;
 * ``resnet18``: the CIFAR-style ResNet-18 (3x3 stem, no max-pool) used by the
   reproductions, for 32x32 colour images.
@@ -121,7 +121,7 @@ class ResNet18(nn.Module):
 
 MODELS: Dict[str, Callable[..., nn.Module]] = {
     "cnn": lambda in_shape, num_classes: SmallCNN(in_shape, num_classes, width=16, kernel=3),
-    "cnn_wide": lambda in_shape, num_classes: SmallCNN(in_shape, num_classes, width=32, kernel=5),
+    "cnn_wide": lambda in_shape, num_classes: SmallCNN(in_shape, num_classes, width=32, kernel=3),
     "mlp": lambda in_shape, num_classes: MLP(in_shape, num_classes),
     "resnet18": lambda in_shape, num_classes: ResNet18(in_shape, num_classes),
 }

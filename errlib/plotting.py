@@ -167,3 +167,38 @@ def plot_confusion(cm: torch.Tensor, classes: Sequence[str], title: str = "") ->
     fig.colorbar(im, ax=ax, fraction=0.046, label="share of the row")
     fig.tight_layout()
     return fig
+
+
+def sweep_curves(rows: Sequence[Mapping[str, float]], x: str, keys: Sequence[str],
+                 chance: Optional[float] = None, title: str = "") -> plt.Figure:
+    """One line per ``key`` (fractions in [0, 1], drawn as %) against grid parameter ``x``.
+
+    Keys with "success" in their name are dashed (attack success), others solid.
+    """
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    xs = [r[x] for r in rows]
+    for k in keys:
+        ax.plot(xs, [100 * r[k] for r in rows], marker="o", ls="--" if "success" in k else "-", label=k)
+    if chance is not None:
+        ax.axhline(100 * chance, color="gray", ls=":", label="chance")
+    ax.set_xlabel(x)
+    ax.set_ylabel("%")
+    ax.set_ylim(0, 101)
+    ax.set_title(title)
+    ax.legend(fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def transfer_scatter(rows: Sequence[Mapping[str, float]]) -> plt.Figure:
+    """Ilyas Fig. 3 style: D_det student accuracy (x) vs transfer success (y), one point per architecture."""
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for row in rows:
+        ax.scatter(100 * row["D_det"], 100 * row["transfer_rate"], s=80)
+        ax.annotate(row["student"], (100 * row["D_det"], 100 * row["transfer_rate"]),
+                    textcoords="offset points", xytext=(6, 4))
+    ax.set_xlabel("accuracy of a student trained on D_det (%)")
+    ax.set_ylabel("transfer success of the source's D_det attacks (%)")
+    ax.set_title("learnability tracks transferability (cf. Ilyas Fig. 3)")
+    fig.tight_layout()
+    return fig

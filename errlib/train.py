@@ -93,7 +93,7 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 1,
         weight_decay: float = 0.0, schedule: str = "constant", augment: bool = False,
         X_test: Optional[torch.Tensor] = None, y_test: Optional[torch.Tensor] = None,
         seed: int = 0, device: Optional[str] = None, progress: bool = True,
-        desc: str = "train") -> List[Dict[str, float]]:
+        desc: str = "train", max_steps: Optional[int] = None) -> List[Dict[str, float]]:
     """Train ``model`` in place with cross-entropy; return per-epoch metrics.
 
     optimizer: ``"adam"`` or ``"sgd"`` (momentum 0.9, Nesterov).
@@ -102,10 +102,19 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 1,
     Each history entry holds ``epoch``, ``train_loss``, ``train_acc`` (running,
     on the training batches), ``seconds`` and, when a test set is given,
     ``test_acc``. Deterministic on the CPU for a fixed ``seed``.
+
+    max_steps: if given, stop after this many optimiser steps in all (a step
+    budget, e.g. Wallace's deliberately under-trained teacher); ``epochs`` is
+    then an upper bound, the last history row covers a partial epoch (its
+    ``train_loss``/``train_acc`` average over the batches seen in it) and every
+    row gains ``steps``, the optimiser steps taken so far. The ``onecycle``
+    schedule spans the steps actually taken. ``None`` (default): whole epochs.
     """
     _check_xy(X, y, "fit")
     if not (isinstance(epochs, int) and epochs >= 1):
         raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
+    if max_steps is not None and not (isinstance(max_steps, int) and max_steps >= 1):
+        raise ValueError(f"max_steps must be None or an integer >= 1, got {max_steps!r}")
     if optimizer not in ("adam", "sgd"):
         raise ValueError(f"unknown optimizer {optimizer!r}; allowed: adam, sgd")
     if schedule not in ("constant", "onecycle"):
@@ -113,6 +122,8 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 1,
     dev = pick_device(device)
     model.to(dev)
     gen = seed_everything(seed)
+    if dev.type != "cpu":  # one host-to-device copy of the (uint8) data instead of one per batch
+        X, y = X.to(dev), y.to(dev)
     params = [p for p in model.parameters() if p.requires_grad]
     if optimizer == "adam":
         opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
@@ -121,6 +132,8 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 1,
     n = len(X)
     steps_per_epoch = (n + batch_size - 1) // batch_size
     total = steps_per_epoch * epochs
+    if max_steps is not None:
+        total = min(total, max_steps)
     if schedule == "onecycle":
         warm = max(1, int(0.2 * total))
         sched = torch.optim.lr_scheduler.LambdaLR(
@@ -128,13 +141,16 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 1,
     else:
         sched = None
     history: List[Dict[str, float]] = []
+    done = 0  # optimiser steps taken
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
         model.train()
-        perm = torch.randperm(n, generator=gen)
+        perm = torch.randperm(n, generator=gen).to(X.device)
         loss_sum = torch.zeros((), device=dev)
         correct = torch.zeros((), device=dev, dtype=torch.long)
-        bar = progress_bar(range(steps_per_epoch), desc=f"{desc} epoch {epoch}/{epochs}",
+        n_batches = min(steps_per_epoch, total - done)
+        seen = min(n, n_batches * batch_size)
+        bar = progress_bar(range(n_batches), desc=f"{desc} epoch {epoch}/{epochs}",
                            disable=not progress, unit="batch")
         for b in bar:
             idx = perm[b * batch_size:(b + 1) * batch_size]
@@ -152,8 +168,11 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 1,
             with torch.no_grad():
                 loss_sum += loss.detach() * len(idx)
                 correct += (logits.argmax(1) == yb).sum()
-        row = {"epoch": epoch, "train_loss": loss_sum.item() / n,
-               "train_acc": correct.item() / n}
+        done += n_batches
+        row = {"epoch": epoch, "train_loss": loss_sum.item() / seen,
+               "train_acc": correct.item() / seen}
+        if max_steps is not None:
+            row["steps"] = done
         if X_test is not None and y_test is not None:
             row["test_acc"] = evaluate(model, X_test, y_test)
         row["seconds"] = time.perf_counter() - t0
@@ -161,5 +180,7 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 1,
         if progress:
             msg = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items())
             print(f"{desc}: {msg}", flush=True)
+        if done >= total:
+            break
     model.eval()
     return history

@@ -1,6 +1,7 @@
 """Shared fixtures for errlib's unit tests.
 
-* Every test runs with a private run cache (``ERRLIB_RUNS`` in ``tmp_path``),
+* Every unit test (``pytestmark = pytest.mark.usefixtures("isolated_env")``)
+  runs with a private run cache (``ERRLIB_RUNS`` in ``tmp_path``),
   downloads switched off and progress bars silenced, so nothing is written
   into the repository's ``data/`` and nothing touches the network.
 * Real datasets are reached through the project's data-root setting
@@ -56,9 +57,14 @@ def find_data_root(dataset: str):
     return None, searched
 
 
-@pytest.fixture(autouse=True)
-def _isolated_env(tmp_path, monkeypatch):
-    """Private run cache, offline, quiet, no device override from the caller's shell."""
+@pytest.fixture
+def isolated_env(tmp_path, monkeypatch):
+    """Private run cache, offline, quiet, no device override from the caller's shell.
+
+    The unit-test modules use it for every test (``pytestmark``); it is not
+    autouse so that tests managing their own environment (the notebook runs)
+    are left alone.
+    """
     monkeypatch.setenv("ERRLIB_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("ERRLIB_DOWNLOAD", "0")
     monkeypatch.setenv("ERRLIB_PROGRESS", "0")

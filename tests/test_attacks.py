@@ -9,6 +9,8 @@ from torch import nn
 from errlib.attacks import pgd
 from helpers import tiny_images, tiny_labels, tiny_model
 
+pytestmark = pytest.mark.usefixtures("isolated_env")
+
 N = 64
 # Radii small enough that the step length (and the number of steps) carries the
 # iterate far outside the ball: without the projection the bound is broken.

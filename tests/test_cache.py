@@ -13,6 +13,8 @@ import errlib.cache as cache
 from errlib.cache import MANIFEST, PAYLOAD, run_stage, runs_root, stage_key
 from helpers import tiny_model
 
+pytestmark = pytest.mark.usefixtures("isolated_env")
+
 
 class Builder:
     """A build() that counts its calls and returns a small payload."""
@@ -226,3 +228,17 @@ def test_nothing_written_outside_the_temporary_run_root(tmp_path):
     run_stage("s", {"a": 1}, Builder(), verbose=False)
     assert (tmp_path / "runs" / "s").is_dir()
     assert os.environ["ERRLIB_RUNS"] == str(tmp_path / "runs")
+
+
+def test_damaged_twice_in_quick_succession_keeps_both_copies():
+    """Two broken copies of one stage within the same second must not collide when moved aside."""
+    b = Builder()
+    for round_ in range(2):
+        r = run_stage("s", {"a": 1}, b, verbose=False)
+        (r.path / PAYLOAD).write_bytes(b"damaged %d" % round_)
+        with pytest.warns(UserWarning, match="moved aside"):
+            assert run_stage("s", {"a": 1}, b, verbose=False).cached is False
+    broken = [n for n in _stage_dirs(runs_root(), "s") if n.startswith(".broken-")]
+    assert len(broken) == 2
+    kept = sorted((runs_root() / "s" / n / PAYLOAD).read_bytes() for n in broken)
+    assert kept == [b"damaged 0", b"damaged 1"]

@@ -5,6 +5,8 @@ import pytest
 
 from errlib.config import Config, PROFILES, resolve
 
+pytestmark = pytest.mark.usefixtures("isolated_env")
+
 
 def test_smoke_profile_with_overrides():
     cfg = resolve("smoke", n_train=1000, epochs=1, n_attack=200, steps=3, student_epochs=1)

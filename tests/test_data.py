@@ -12,6 +12,8 @@ import torch
 import errlib.data as D
 from errlib.data import DataNotFoundError, dataset_info, load_dataset, subset
 
+pytestmark = pytest.mark.usefixtures("isolated_env")
+
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 
 

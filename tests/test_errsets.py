@@ -8,6 +8,8 @@ from errlib.errsets import (ErrorSet, adversarial_set, make_targets, random_labe
                             relabel_set, wrong_label_set)
 from helpers import tiny_images, tiny_labels, tiny_model
 
+pytestmark = pytest.mark.usefixtures("isolated_env")
+
 C = 10
 # 0.999 quantiles of the chi-square distribution (scipy is not a dependency):
 CHI2_999 = {8: 26.124, 9: 27.877}

@@ -7,6 +7,8 @@ import torch
 from errlib.data import dataset_info
 from errlib.models import MODELS, Normalize, make_model
 
+pytestmark = pytest.mark.usefixtures("isolated_env")
+
 CASES = [("cnn", "mnist", 4), ("cnn_wide", "mnist", 4), ("mlp", "mnist", 4), ("resnet18", "cifar10", 2)]
 
 

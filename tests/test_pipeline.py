@@ -10,6 +10,8 @@ import errlib.config
 import errlib.pipeline as P
 from errlib.errsets import ErrorSet
 
+pytestmark = pytest.mark.usefixtures("isolated_env")
+
 N_TEST = int(os.environ.get("ERRLIB_TEST_N_TEST", "1000"))
 
 

@@ -7,6 +7,8 @@ import torch
 from errlib.train import evaluate, fit, pick_device, predict
 from helpers import tiny_images, tiny_model
 
+pytestmark = pytest.mark.usefixtures("isolated_env")
+
 K = 4  # classes of the synthetic problem
 
 

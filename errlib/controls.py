@@ -1,0 +1,59 @@
+"""Controls that make the error-learning claim falsifiable (notebook 07).
+
+* :func:`get_random_label_set` -- unperturbed images, labels from a target rule,
+  no model involved (is it the perturbation or the label noise?);
+* :func:`transfer_rate` -- how often a source's adversarial examples fool
+  *another* model into the target class (Ilyas Fig. 3: learnability tracks it);
+* :func:`robust_accuracy` -- accuracy under an untargeted attack, per radius.
+
+The untrained-source, D_other, architecture and quantisation controls reuse
+:mod:`errlib.pipeline` (``get_source(untrained=True)``, rule ``"other"``,
+``cfg.replace(student_model=...)``, ``get_student(quantize=True)``).
+"""
+from __future__ import annotations
+
+from typing import Dict, Sequence, Tuple
+
+import torch
+from torch import nn
+
+from .attacks import pgd
+from .cache import StageResult, run_stage
+from .config import Config
+from .errsets import ErrorSet, random_label_set
+from .pipeline import attacked_images
+from .train import predict
+
+
+def get_random_label_set(cfg: Config, rule: str = "all", n: int = None) -> Tuple[ErrorSet, StageResult]:
+    """The first ``n`` (default ``cfg.n_control``) attacked images, *unperturbed*, labelled by ``rule``."""
+    n = n or cfg.n_control
+    settings = dict(control="random_labels", rule=rule, n=n, n_attack=cfg.n_attack, seed=cfg.seed,
+                    dataset=cfg.dataset)
+
+    def build():
+        X, y = attacked_images(cfg)
+        es = random_label_set(X[:n], y[:n], rule=rule, num_classes=cfg.num_classes, seed=cfg.seed + 2)
+        return es.to_dict(), es.summary()
+
+    res = run_stage("errset", settings, build)
+    return ErrorSet.from_dict(res.payload), res
+
+
+def transfer_rate(model: nn.Module, es: ErrorSet) -> float:
+    """Share of ``es``'s *successful* adversarial images that ``model`` also assigns to the target."""
+    ok = es.success & (es.y != es.y_true)
+    if not ok.any():
+        return float("nan")
+    return (predict(model, es.x[ok]) == es.y[ok]).float().mean().item()
+
+
+def robust_accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, eps_list: Sequence[float], *,
+                    steps: int = 20, norm: str = "l2", progress: bool = True) -> Dict[float, float]:
+    """Accuracy under an untargeted PGD attack of each radius (``0.0``: clean accuracy)."""
+    out = {0.0: (predict(model, X) == y).float().mean().item()}
+    for eps in eps_list:
+        res = pgd(model, X, y, eps=float(eps), steps=steps, norm=norm, targeted=False, progress=progress,
+                  desc=f"untargeted PGD eps={eps:g}")
+        out[float(eps)] = 1.0 - res.success_rate
+    return out

@@ -23,5 +23,11 @@ course: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+# Benchmarks (benchmarks/README.md): make bench [BENCH_ARGS="--quick"]. torchattacks is a
+# benchmark-only dependency, installed here on first use without its pins (see requirements-bench.txt).
+bench: $(STAMP)
+	$(PY) -c "import torchattacks" 2>/dev/null || $(PY) -m pip install --no-deps -r requirements-bench.txt
+	$(PY) benchmarks/run.py $(BENCH_ARGS)
+
 clean-runs:
 	rm -rf data/runs

@@ -60,16 +60,17 @@ class Config:
     student_schedule: str = "constant"
     keep: str = "all"  # all | successful: which attacked images the student sees
     # controls and sweeps (notebook 07)
-    n_control: int = 10000  # error-set rows each control student trains on
+    n_control: int = 5000  # error-set rows each control student trains on
     sweep_eps: Tuple[float, ...] = (1.0, 2.0, 3.0, 4.0, 5.0)  # radii of the eps sweep
     sweep_n_attack: int = 2000  # images attacked per sweep point
     robust_eps: Tuple[float, ...] = (0.5, 1.0, 2.0)  # radii of the untargeted robustness check
     transfer_models: Tuple[str, ...] = ("cnn", "cnn_wide", "mlp")  # student architectures compared
+    transfer_n_train: int = 20000  # clean images for each independent model the transfer rate uses
     # Wallace's experiments (Part II, notebooks 05-06)
     weak_dataset: str = "fashion_mnist"  # dataset of the weak-teacher experiment (05a)
     teacher_steps: Optional[int] = None  # weak teacher's optimiser steps (None: TEACHER_STEPS[weak_dataset])
     wrong_epochs: int = 4  # epochs of the students trained on the weak teacher's errors (Wallace: 50)
-    cross_epochs: int = 2  # epochs of the students trained on MNIST-teacher-labelled Fashion-MNIST
+    cross_epochs: int = 4  # epochs of the students trained on MNIST-teacher-labelled Fashion-MNIST
     toy_seeds: int = 30  # random 32-point problems in the 2-D toy (06)
     toy_steps: int = 1000  # full-batch Adam steps of the toy's teachers and students
 
@@ -106,8 +107,9 @@ TEACHER_STEPS = {"mnist": 5, "fashion_mnist": 12,
 
 _BASE = {
     "smoke": dict(n_train=5000, epochs=2, n_attack=1000, steps=10, student_epochs=6,
-                  attack_batch_size=500, n_control=500, sweep_eps=(2.0, 4.0), sweep_n_attack=300,
-                  robust_eps=(1.0,), wrong_epochs=3, cross_epochs=1, toy_seeds=20),
+                  attack_batch_size=500, n_control=300, sweep_eps=(4.0, 5.0), sweep_n_attack=300,
+                  robust_eps=(1.0,), transfer_models=("cnn", "mlp"), transfer_n_train=2000,
+                  wrong_epochs=3, cross_epochs=1, toy_seeds=20),
     "default": dict(),
     "full": dict(dataset="cifar10", model="resnet18", student_model="resnet18", n_train=None,
                  epochs=30, batch_size=256, lr=0.1, optimizer="sgd", schedule="onecycle",
@@ -220,3 +222,15 @@ def describe(cfg: Config) -> str:
             f"lr {cfg.student_lr:g}, keep {cfg.keep!r}",
             f"  chance   : {100 * cfg.chance:.0f}%"]
     return "\n".join(rows)
+
+
+def describe_wallace(cfg: Config) -> str:
+    """Part II's settings (Wallace, notebooks 05-06), printable; the Part I knobs do not apply there."""
+    return "\n".join([
+        f"profile {cfg.profile!r}, seed {cfg.seed}, images per pool: {cfg.n_train or 'all'}",
+        f"  weak teacher : {cfg.model} on {cfg.weak_dataset}, {cfg.resolved_teacher_steps} optimiser steps "
+        f"(batch {cfg.batch_size}, {cfg.optimizer} lr {cfg.lr:g}, constant)",
+        f"  students     : {cfg.student_model}, {cfg.student_optimizer} lr {cfg.student_lr:g}; "
+        f"{cfg.wrong_epochs} epochs on wrong labels, {cfg.cross_epochs} on cross-domain labels",
+        "  MNIST teacher: Part I's source model for MNIST (cached once notebook 01 ran on MNIST)",
+        f"  2-D toy      : {cfg.toy_seeds} seeds, {cfg.toy_steps} full-batch Adam steps"])

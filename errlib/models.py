@@ -41,10 +41,16 @@ class Normalize(nn.Module):
 
 
 class SmallCNN(nn.Module):
-    """Two conv blocks (conv, ReLU, 2x2 max-pool), then two linear layers.
+    """Two conv blocks (conv, 2x2 max-pool, ReLU), then two linear layers.
 
     Runs channels-last: on a CPU that is 1.3-1.5x faster for these small
     convolutions (measured on 2 cores; see ``benchmarks/``).
+
+    Pooling comes before the ReLU: ``relu(maxpool(z)) == maxpool(relu(z))``
+    exactly (ReLU is monotone), outputs and gradients alike, but the ReLU and
+    its backward then touch a quarter of the elements. On a 2-core CPU that made
+    a PGD step about 1.2x and a training step about 1.1x faster. The layer
+    indices, hence the ``state_dict`` keys, are those of conv-ReLU-pool.
     """
 
     def __init__(self, in_shape=(1, 28, 28), num_classes: int = 10, width: int = 16,
@@ -53,8 +59,8 @@ class SmallCNN(nn.Module):
         c, h, w = in_shape
         flat = 2 * width * (h // 4) * (w // 4)
         self.features = nn.Sequential(
-            nn.Conv2d(c, width, kernel, padding=kernel // 2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(width, 2 * width, kernel, padding=kernel // 2), nn.ReLU(), nn.MaxPool2d(2))
+            nn.Conv2d(c, width, kernel, padding=kernel // 2), nn.MaxPool2d(2), nn.ReLU(),
+            nn.Conv2d(width, 2 * width, kernel, padding=kernel // 2), nn.MaxPool2d(2), nn.ReLU())
         self.classifier = nn.Sequential(
             nn.Flatten(), nn.Linear(flat, 128), nn.ReLU(), nn.Linear(128, num_classes))
         self.features.to(memory_format=torch.channels_last)

@@ -202,3 +202,133 @@ def transfer_scatter(rows: Sequence[Mapping[str, float]]) -> plt.Figure:
     ax.set_title("learnability tracks transferability (cf. Ilyas Fig. 3)")
     fig.tight_layout()
     return fig
+
+
+# --- Part II: Wallace (notebooks 05-06) -------------------------------------------------
+
+def images_by_label(X: torch.Tensor, labels: torch.Tensor, label_names: Sequence[str],
+                    captions: Optional[Sequence[str]] = None, per_label: int = 8,
+                    row_prefix: str = "labelled", title: str = "", size: float = 1.2) -> plt.Figure:
+    """One row per label value: the first ``per_label`` images that received it.
+
+    ``labels`` (N,) are the labels given (e.g. an MNIST teacher's digits for
+    Fashion-MNIST images); ``captions`` (N strings) go under each image (e.g.
+    the image's own class). Rows are named ``f"{row_prefix} {label_names[r]}"``.
+    """
+    n_rows = len(label_names)
+    fig, axes = plt.subplots(n_rows, per_label, figsize=(size * per_label + 1.2, size * 1.2 * n_rows),
+                             squeeze=False)
+    for r in range(n_rows):
+        idx = (labels == r).nonzero().flatten()[:per_label].tolist()
+        for j, ax in enumerate(axes[r]):
+            if j < len(idx):
+                i = idx[j]
+                _img(ax, X[i] if X.dtype != torch.uint8 else X[i].float() / 255)
+                if captions is not None:
+                    ax.set_xlabel(captions[i], fontsize=8, labelpad=1)
+            else:
+                ax.axis("off")
+        axes[r, 0].set_ylabel(f"{row_prefix} {label_names[r]}", fontsize=10, rotation=0,
+                              ha="right", va="center")
+        if not idx:
+            axes[r, 0].axis("on"), axes[r, 0].set_xticks([]), axes[r, 0].set_yticks([])
+            axes[r, 0].text(0.5, 0.5, "none", ha="center", va="center", transform=axes[r, 0].transAxes)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def teacher_budget_curve(rows: Sequence[Mapping[str, float]], chosen: Optional[int] = None,
+                         target: Optional[float] = None, target_label: str = "reference",
+                         chance: Optional[float] = None, title: str = "") -> plt.Figure:
+    """Teacher accuracy (train and test, fractions) against its optimiser-step budget.
+
+    ``rows`` hold ``steps``, ``train_acc``, ``test_acc``; ``chosen`` marks the
+    budget used, ``target`` a reference accuracy (e.g. Wallace's 62.5%).
+    """
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    steps = [r["steps"] for r in rows]
+    ax.plot(steps, [100 * r["train_acc"] for r in rows], marker="o", label="train (pool probe)")
+    ax.plot(steps, [100 * r["test_acc"] for r in rows], marker="s", ls="--", label="test (probe)")
+    if target is not None:
+        ax.axhline(100 * target, color="tab:gray", ls="-.", label=target_label)
+    if chance is not None:
+        ax.axhline(100 * chance, color="r", ls=":", label="chance")
+    if chosen is not None:
+        ax.axvline(chosen, color="k", ls=":", label=f"chosen: {chosen} steps")
+    ax.set_xlabel("optimiser steps (batches seen)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 101)
+    ax.set_title(title)
+    ax.legend(fontsize=9, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def _toy_background(ax, grid, X, y, title):
+    g, p = grid
+    ext = (float(g[0]), float(g[-1]), float(g[0]), float(g[-1]))
+    ax.imshow(p.numpy(), origin="lower", extent=ext, cmap="coolwarm", vmin=0, vmax=1, alpha=0.35,
+              aspect="equal")
+    ax.contour(g.numpy(), g.numpy(), p.numpy(), levels=[0.5], colors="k", linewidths=1)
+    if X is not None:
+        ax.scatter(X[:, 0], X[:, 1], c=["tab:blue" if int(v) == 0 else "tab:red" for v in y],
+                   edgecolors="k", s=45, zorder=3)
+    ax.set_xlim(0, 1), ax.set_ylim(0, 1)
+    ax.set_xticks([0, 0.5, 1]), ax.set_yticks([0, 0.5, 1])
+    ax.set_title(title, fontsize=12)
+
+
+def toy_panels(X: torch.Tensor, y: torch.Tensor, teacher_grid, x_adv: torch.Tensor,
+               adv_label: torch.Tensor, flipped: torch.Tensor, student_grid, eps: float,
+               student_correct: Optional[int] = None) -> plt.Figure:
+    """Wallace's three panels for one 2-D problem (blue: class 0, red: class 1).
+
+    ``X (N, 2)``, ``y (N,)``: the original points; ``*_grid``: ``(g, p)`` from
+    :func:`errlib.toy.decision_grid`; ``x_adv (N, 2)``, ``adv_label (N,)`` and
+    ``flipped (N,)`` bool: the attacked points, the teacher's label there and
+    which ones flipped (the student's training set).
+    1. the teacher's boundary, the points and their ``eps`` L-inf squares;
+    2. the flipped points with their new labels (arrows from the originals);
+    3. the student's boundary, trained on panel 2 only, over the original points.
+    """
+    X, y, x_adv, adv_label, flipped = (t.detach().cpu() for t in (X, y, x_adv, adv_label, flipped))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 5.2))
+    _toy_background(axes[0], teacher_grid, X, y, f"1. teacher fits the {len(X)} points\n"
+                    f"(squares: L-inf radius {eps:g})")
+    for (a, b) in X.tolist():
+        axes[0].add_patch(plt.Rectangle((a - eps, b - eps), 2 * eps, 2 * eps, fill=False,
+                                        ec="gray", lw=0.7))
+    _toy_background(axes[1], teacher_grid, None, None,
+                    f"2. the {int(flipped.sum())} points whose label flips\n(student's only training data)")
+    for i in flipped.nonzero().flatten().tolist():
+        axes[1].annotate("", xy=tuple(x_adv[i].tolist()), xytext=tuple(X[i].tolist()),
+                         arrowprops=dict(arrowstyle="->", color="gray", lw=0.8))
+    keep = flipped
+    axes[1].scatter(x_adv[keep, 0], x_adv[keep, 1],
+                    c=["tab:blue" if int(v) == 0 else "tab:red" for v in adv_label[keep]],
+                    marker="X", edgecolors="k", s=70, zorder=3)
+    axes[1].scatter(X[keep, 0], X[keep, 1], facecolors="none", edgecolors="gray", s=30, zorder=2)
+    score = "" if student_correct is None else f": {student_correct}/{len(X)} right"
+    _toy_background(axes[2], student_grid, X, y, f"3. student on the originals{score}\n"
+                    "(trained on panel 2 only)")
+    fig.tight_layout()
+    return fig
+
+
+def toy_seed_histogram(correct: Sequence[int], n_points: int, reference: Optional[int] = None) -> plt.Figure:
+    """Histogram of the student's score (original points right) over seeds."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    c = np.asarray(list(correct))
+    ax.hist(c, bins=np.arange(-0.5, n_points + 1.5, 1), color="tab:blue", alpha=0.8)
+    ax.axvline(c.mean(), color="k", ls="--", label=f"mean {c.mean():.1f}")
+    ax.axvline(n_points / 2, color="r", ls=":", label=f"chance ({n_points / 2:g})")
+    if reference is not None:
+        ax.axvline(reference, color="tab:gray", ls="-.", label=f"Wallace ({reference})")
+    ax.set_xlabel(f"original points the student gets right (of {n_points})")
+    ax.set_ylabel("seeds")
+    ax.set_xlim(0, n_points + 0.5)
+    ax.legend(fontsize=9)
+    fig.tight_layout()
+    return fig

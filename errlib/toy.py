@@ -63,6 +63,13 @@ def make_bank(seeds: Sequence[int], n: int = N_POINTS) -> Tuple[torch.Tensor, to
     return torch.stack([p[0] for p in pts]), torch.stack([p[1] for p in pts])
 
 
+class Standardize(nn.Module):
+    """``(x - 0.5) / INPUT_STD``: centred, unit-variance inputs for points uniform in [0, 1]^2."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - 0.5) / INPUT_STD
+
+
 class MLPBank(nn.Module):
     """``S`` independent MLPs ``2 -> hidden... -> 2`` (ReLU), stored as batched weights.
 
@@ -96,7 +103,7 @@ class MLPBank(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.dim() == 2
         h = x.view(len(self), -1, x.shape[-1]) if flat else x
-        h = (h - 0.5) / INPUT_STD  # normalisation inside the model, as in errlib.models
+        h = (h - 0.5) / INPUT_STD  # normalisation inside the model, as in errlib.models (Standardize)
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             h = torch.baddbmm(b, h, w)
             if i < len(self.weights) - 1:
@@ -104,8 +111,9 @@ class MLPBank(nn.Module):
         return h.reshape(-1, h.shape[-1]) if flat else h
 
     def member(self, i: int) -> nn.Sequential:
-        """Problem ``i``'s model as an ordinary ``nn.Sequential`` of ``Linear``/``ReLU`` (a copy)."""
-        layers = []
+        """Problem ``i``'s model as an ordinary ``nn.Sequential`` (``Standardize``, then
+        ``Linear``/``ReLU``), a copy taking ``(M, 2)`` points; same outputs as the bank."""
+        layers = [Standardize()]
         for j, (w, b) in enumerate(zip(self.weights, self.biases)):
             lin = nn.Linear(w.shape[1], w.shape[2])
             with torch.no_grad():

@@ -6,9 +6,16 @@
 ``X`` is ``(N, C, H, W)``, uint8 in [0, 255] or float in [0, 1]; ``y`` is
 ``(N,)`` int64. Batches are cut from the tensors, moved to the device and
 converted to float there. ``fit`` returns one dict of metrics per epoch.
+
+``ERRLIB_THREADS=N`` runs ``fit``, ``predict`` and :func:`errlib.attacks.pgd`
+with N intra-op CPU threads (unset: torch's default, one per core). On a CPU
+shared with other jobs ``ERRLIB_THREADS=1`` is often several times faster; see
+``benchmarks/README.md``.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import random
 import time
@@ -33,6 +40,47 @@ def pick_device(device: Optional[str] = None) -> torch.device:
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _env_threads() -> Optional[int]:
+    value = os.environ.get("ERRLIB_THREADS", "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"ERRLIB_THREADS must be a positive integer (CPU threads), got {value!r}")
+    return int(value)
+
+
+@contextlib.contextmanager
+def num_threads(n: Optional[int] = None):
+    """Run the block with ``n`` intra-op CPU threads (default ``$ERRLIB_THREADS``; neither: unchanged).
+
+    torch's default, one OpenMP thread per core, is fastest on an idle machine.
+    On a CPU shared with other jobs every parallel op waits for all its threads
+    to be scheduled, and the course's small ops then ran 4-30x slower with 2
+    threads than with 1 (2 cores, load 4-5; ``benchmarks/run.py``, "threads").
+    The thread count is restored afterwards. Results can differ in the last
+    float bits between thread counts, never between runs with the same count.
+    """
+    n = _env_threads() if n is None else n
+    if not n:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def in_num_threads(fn):
+    """Decorator: run ``fn`` inside :func:`num_threads` (so ``$ERRLIB_THREADS`` applies)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with num_threads():
+            return fn(*args, **kwargs)
+    return wrapper
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -65,10 +113,15 @@ def _augment(xb: torch.Tensor, gen_device: torch.Generator) -> torch.Tensor:
     return padded[:, :, dy:dy + h, dx:dx + w]
 
 
+@in_num_threads
 @torch.no_grad()
-def predict(model: nn.Module, X: torch.Tensor, *, batch_size: int = 2048,
+def predict(model: nn.Module, X: torch.Tensor, *, batch_size: int = 512,
             device: Optional[torch.device] = None) -> torch.Tensor:
-    """Predicted classes ``(N,)`` int64 on the CPU; the model is evaluated in eval mode."""
+    """Predicted classes ``(N,)`` int64 on the CPU; the model is evaluated in eval mode.
+
+    ``batch_size`` 512: on a CPU the course CNN's activations then stay in cache;
+    2048 was 2x slower on 2 cores (benchmarks/README.md).
+    """
     if len(X) == 0:
         raise ValueError("predict: got an empty set of images")
     check_pixels(X, "predict inputs")
@@ -88,6 +141,7 @@ def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, **kwargs) -> fl
     return (predict(model, X, **kwargs) == y.cpu()).float().mean().item()
 
 
+@in_num_threads
 def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 1,
         batch_size: int = 128, lr: float = 1e-3, optimizer: str = "adam",
         weight_decay: float = 0.0, schedule: str = "constant", augment: bool = False,
@@ -126,7 +180,10 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 1,
         X, y = X.to(dev), y.to(dev)
     params = [p for p in model.parameters() if p.requires_grad]
     if optimizer == "adam":
-        opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+        try:  # one fused kernel for all parameters: the CPU optimiser step took 2.7x less time
+            opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
+        except (RuntimeError, TypeError, ValueError):  # a device or torch without fused Adam
+            opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     else:
         opt = torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
     n = len(X)

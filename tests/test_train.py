@@ -136,3 +136,28 @@ def test_fit_rejects_bad_options(kwargs, shown):
 def test_fit_rejects_length_mismatch():
     with pytest.raises(ValueError, match="8 images but 7 labels"):
         fit(tiny_model(), tiny_images(8), torch.zeros(7, dtype=torch.long), progress=False)
+
+
+def test_errlib_threads_sets_and_restores_the_thread_count(monkeypatch):
+    from errlib.attacks import pgd
+    from errlib.train import num_threads
+
+    before = torch.get_num_threads()
+    want = 2 if before == 1 else 1
+    monkeypatch.setenv("ERRLIB_THREADS", str(want))
+    with num_threads():
+        assert torch.get_num_threads() == want
+    assert torch.get_num_threads() == before
+    seen = []
+    model = tiny_model(num_classes=K)
+    model.register_forward_hook(lambda *_: seen.append(torch.get_num_threads()))
+    X, y = separable(32)
+    fit(model, X, y, epochs=1, batch_size=16, progress=False)
+    predict(model, X)
+    pgd(model, X, (y + 1) % K, eps=1.0, steps=2, progress=False)
+    assert seen and set(seen) == {want}  # fit, predict and pgd all ran with ERRLIB_THREADS
+    assert torch.get_num_threads() == before
+    monkeypatch.setenv("ERRLIB_THREADS", "two")
+    with pytest.raises(ValueError, match="ERRLIB_THREADS"):
+        with num_threads():
+            pass

@@ -1,0 +1,247 @@
+"""Part II (Wallace): the 2-D toy, fit's step budget, match_stats, the Part II config and stages."""
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from torch.optim.optimizer import register_optimizer_step_post_hook
+
+import errlib.config
+import errlib.pipeline as P
+from errlib import toy
+from errlib.data import match_stats, to_float
+from errlib.errsets import relabel_set, wrong_label_set
+from errlib.train import fit, predict
+from helpers import tiny_images, tiny_labels, tiny_model
+
+pytestmark = pytest.mark.usefixtures("isolated_env")
+
+
+# --- the 2-D toy ---------------------------------------------------------------------------
+
+def test_make_points_shapes_ranges_and_seeding():
+    X, y = toy.make_points(32, seed=3)
+    assert X.shape == (32, 2) and X.dtype == torch.float32 and y.shape == (32,) and y.dtype == torch.int64
+    assert 0 <= X.min() and X.max() <= 1 and set(y.tolist()) <= {0, 1}
+    X2, y2 = toy.make_points(32, seed=3)
+    assert torch.equal(X, X2) and torch.equal(y, y2)
+    assert not torch.equal(X, toy.make_points(32, seed=4)[0])
+
+
+def test_bank_member_matches_the_bank_and_depends_only_on_its_seed():
+    X, _ = toy.make_bank([1, 3])
+    bank = toy.MLPBank([1, 3])
+    out = bank(X)
+    assert out.shape == (2, 32, 2)
+    assert torch.allclose(bank(X.reshape(64, 2)), out.reshape(64, 2))  # the flat form pgd uses
+    assert torch.allclose(bank.member(1)(X[1]), out[1], atol=1e-6)
+    alone = toy.MLPBank([3])
+    assert torch.allclose(alone(X[1:]), out[1:], atol=1e-6)
+
+
+def test_training_a_bank_equals_training_each_member_alone():
+    X, y = toy.make_bank([0, 1])
+    both, alone = toy.MLPBank([0, 1]), toy.MLPBank([1])
+    toy.train_bank(both, X, y, steps=40)
+    toy.train_bank(alone, X[1:], y[1:], steps=40)
+    assert torch.allclose(both(X)[1], alone(X[1:])[0], atol=1e-4)
+
+
+def test_teacher_fits_all_32_points():
+    X, y = toy.make_bank([0])
+    teacher = toy.MLPBank([0])
+    toy.train_bank(teacher, X, y, steps=toy.TRAIN_STEPS)
+    assert int((toy.predict_bank(teacher, X) == y).sum()) == 32
+
+
+def test_flipped_points_stay_in_the_box_and_really_flip():
+    X, y = toy.make_bank([0, 1])
+    teacher = toy.MLPBank([0, 1])
+    toy.train_bank(teacher, X, y, steps=300)
+    x_adv, pred, flipped = toy.flip_attack(teacher, X, y, eps=toy.EPS)
+    assert x_adv.shape == X.shape and flipped.dtype == torch.bool
+    assert (x_adv - X).abs().max() <= toy.EPS + 1e-6
+    assert 0 <= x_adv.min() and x_adv.max() <= 1
+    assert flipped.sum() > 0
+    right_before = toy.predict_bank(teacher, X) == y
+    assert bool((right_before | ~flipped).all())          # only points the teacher had right
+    assert torch.equal(pred[flipped], 1 - y[flipped])     # labelled with the other class
+    assert torch.equal(toy.predict_bank(teacher, x_adv)[flipped], pred[flipped])
+
+
+def test_toy_run_students_beat_chance_on_average():
+    res = toy.run(range(6), steps=400)
+    s = res.summary()
+    assert s["seeds"] == 6 and res.student_correct.shape == (6,)
+    assert s["student_correct_mean"] > 16 + 1, res.student_correct.tolist()
+    # a student with no training points stays untrained; here every problem has flips
+    assert bool((res.n_flipped > 0).all())
+
+
+def test_decision_grid_is_a_probability_map():
+    g, p = toy.decision_grid(toy.MLPBank([0]).member(0), n=20)
+    assert g.shape == (20,) and p.shape == (20, 20)
+    assert 0 <= p.min() and p.max() <= 1
+
+
+# --- fit's step budget ---------------------------------------------------------------------
+
+def _count_steps(fn):
+    n = [0]
+    handle = register_optimizer_step_post_hook(lambda *a, **k: n.__setitem__(0, n[0] + 1))
+    try:
+        out = fn()
+    finally:
+        handle.remove()
+    return out, n[0]
+
+
+def test_fit_honours_max_steps():
+    X, y = tiny_images(100), tiny_labels(100)  # 10 batches of 10 per epoch
+    hist, n = _count_steps(lambda: fit(tiny_model(), X, y, epochs=5, batch_size=10, max_steps=13,
+                                       progress=False))
+    assert n == 13
+    assert [h["steps"] for h in hist] == [10, 13] and [h["epoch"] for h in hist] == [1, 2]
+    assert 0 <= hist[-1]["train_acc"] <= 1
+
+
+def test_fit_without_max_steps_is_unchanged_and_a_large_budget_changes_nothing():
+    X, y = tiny_images(60), tiny_labels(60)
+    m1, m2 = tiny_model(), tiny_model()
+    h1, n1 = _count_steps(lambda: fit(m1, X, y, epochs=2, batch_size=16, progress=False))
+    h2, _ = _count_steps(lambda: fit(m2, X, y, epochs=2, batch_size=16, max_steps=1000, progress=False))
+    assert n1 == 8 and "steps" not in h1[0] and h2[-1]["steps"] == 8
+    for a, b in zip(m1.parameters(), m2.parameters()):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5])
+def test_fit_rejects_bad_max_steps(bad):
+    with pytest.raises(ValueError, match="max_steps"):
+        fit(tiny_model(), tiny_images(8), tiny_labels(8), max_steps=bad, progress=False)
+
+
+# --- pixel statistics ------------------------------------------------------------------------
+
+def _fashion_like(n=200, seed=0):
+    """uint8 images, half background zeros, the rest spread over mid greys (like Fashion-MNIST)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(40, 256, (n, 1, 28, 28), generator=g)
+    x[torch.rand(x.shape, generator=g) < 0.5] = 0
+    return x.to(torch.uint8)
+
+
+def test_match_stats_hits_the_target_after_clamping():
+    X = _fashion_like()
+    z = match_stats(X, 0.1307, 0.3081)
+    assert z.dtype == torch.float32 and z.shape == X.shape
+    assert 0 <= z.min() and z.max() <= 1
+    assert z.mean().item() == pytest.approx(0.1307, abs=1e-4)
+    assert z.std().item() == pytest.approx(0.3081, abs=1e-4)
+    # one increasing affine map: pixel order is kept
+    xf = to_float(X).flatten()
+    order = torch.argsort(xf)
+    assert bool((z.flatten()[order].diff() >= -1e-7).all())
+
+
+def test_match_stats_rejects_an_unreachable_spread():
+    with pytest.raises(ValueError, match="std"):
+        match_stats(_fashion_like(), 0.1307, 0.40)  # > sqrt(0.1307 * 0.8693)
+
+
+def test_fashion_mnist_normalised_to_mnist_statistics(fashion_root):
+    cfg = errlib.config.resolve("smoke", n_train=3000)
+    X, y = P.cross_domain_images(cfg, normalise=True)
+    assert X.shape == (3000, 1, 28, 28) and X.dtype == torch.float32
+    assert X.mean().item() == pytest.approx(0.1307, abs=1e-3)
+    assert X.std().item() == pytest.approx(0.3081, abs=1e-3)
+    raw, y_raw = P.cross_domain_images(cfg, normalise=False)
+    assert torch.equal(y, y_raw) and raw.dtype == torch.uint8
+
+
+# --- config ------------------------------------------------------------------------------------
+
+def test_part_two_settings_per_profile():
+    d = errlib.config.resolve("default")
+    assert d.weak_dataset == "fashion_mnist" and d.resolved_teacher_steps == errlib.config.TEACHER_STEPS["fashion_mnist"]
+    assert errlib.config.resolve("default", teacher_steps=7).resolved_teacher_steps == 7
+    assert errlib.config.resolve("default", weak_dataset="mnist").resolved_teacher_steps == errlib.config.TEACHER_STEPS["mnist"]
+    assert errlib.config.resolve("smoke", weak_dataset="fmnist").weak_dataset == "fashion_mnist"
+    full = errlib.config.resolve("full")
+    assert (full.weak_dataset, full.resolved_teacher_steps, full.wrong_epochs) == ("cifar10", 392, 50)
+    assert errlib.config.resolve("smoke").toy_seeds >= 20
+
+
+@pytest.mark.parametrize("overrides", [dict(teacher_steps=0), dict(wrong_epochs=0), dict(cross_epochs=-1),
+                                       dict(toy_seeds=0), dict(weak_dataset="svhn")])
+def test_part_two_settings_are_validated(overrides):
+    with pytest.raises(ValueError):
+        errlib.config.resolve("smoke", **overrides)
+
+
+def test_from_notebook_reads_chapter_parameters():
+    ns = {k: None for k in errlib.config.PARAMETERS}
+    ns.update(profile="smoke", seed=0, teacher_steps=9, toy_steps=50)
+    cfg = errlib.config.from_notebook(ns, extra=["teacher_steps", "toy_steps"])
+    assert cfg.resolved_teacher_steps == 9 and cfg.toy_steps == 50
+
+
+# --- errsets with precomputed predictions ------------------------------------------------------
+
+def test_wrong_label_and_relabel_sets_accept_precomputed_predictions():
+    model, x, y = tiny_model(), tiny_images(40), tiny_labels(40)
+    pred = predict(model, x)
+    a, b = wrong_label_set(model, x, y), wrong_label_set(None, x, y, pred=pred)
+    assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y) and bool((b.y != b.y_true).all())
+    assert torch.equal(relabel_set(model, x, y).y, relabel_set(None, x, y, pred=pred).y)
+
+
+# --- the cached Part II stages on real data (small) ------------------------------------------
+
+N_TEST = int(os.environ.get("ERRLIB_TEST_N_TEST", "1000"))
+
+
+@pytest.fixture
+def small_splits(mnist_root, fashion_root, monkeypatch):
+    real = P.load_splits
+
+    def load_splits(dataset):
+        X, y, Xt, yt = real(dataset)
+        return X, y, Xt[:N_TEST], yt[:N_TEST]
+
+    monkeypatch.setattr(P, "load_splits", load_splits)
+
+
+def test_wrong_label_stages(small_splits):
+    cfg = errlib.config.resolve("smoke", n_train=800, teacher_steps=4, wrong_epochs=1)
+    teacher, t_res = P.get_weak_teacher(cfg)
+    assert t_res.manifest["settings"]["max_steps"] == 4
+    assert t_res.metrics["history"][-1]["steps"] == 4
+    es, es_res = P.get_wrong_label_set(cfg, teacher=(teacher, t_res))
+    assert 0 < len(es) < 800 and es_res.metrics["n"] == 800
+    assert bool((es.y != es.y_true).all())
+    assert es_res.metrics["agree_with_own_labels"] == pytest.approx(1 - len(es) / 800)
+    for labels in ("teacher", "random"):
+        _, s_res = P.get_wrong_label_student(cfg, labels, teacher=(teacher, t_res), errset=(es, es_res))
+        assert {"test_acc", "errset_train_acc", "test_agrees_with_teacher"} <= set(s_res.metrics)
+        assert s_res.metrics["n_train"] == len(es)
+    again, r2 = P.get_wrong_label_set(cfg)  # everything upstream now loads from the cache
+    assert r2.cached and torch.equal(again.y, es.y)
+    with pytest.raises(ValueError, match="labels"):
+        P.get_wrong_label_student(cfg, "oracle", teacher=(teacher, t_res), errset=(es, es_res))
+
+
+def test_cross_domain_stages(small_splits):
+    cfg = errlib.config.resolve("smoke", n_train=600, epochs=1, cross_epochs=1)
+    assert P.cross_domain_config(cfg) is cfg  # on MNIST the teacher is Part I's source model
+    teacher = P.get_cross_domain_teacher(cfg)
+    for norm in (False, True):
+        es, res = P.get_cross_domain_set(cfg, norm, teacher=teacher)
+        assert len(es) == 600 and sum(res.metrics["label_counts"]) == 600
+        assert torch.equal(es.y, predict(teacher[0], es.x))
+        _, s_res = P.get_cross_domain_student(cfg, norm, teacher=teacher, errset=(es, res))
+        assert s_res.manifest["settings"]["dataset"] == "mnist"
+        assert 0 <= s_res.metrics["test_acc"] <= 1
+    other = errlib.config.resolve("smoke", dataset="fashion_mnist")
+    assert P.cross_domain_config(other).dataset == "mnist"

@@ -45,19 +45,6 @@ class L2Step:
         # Clamping to the box after the radial projection can only shrink |delta|.
         return (x0 + delta).clamp_(0.0, 1.0)
 
-    def step_project(self, x: torch.Tensor, grad: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
-        """``project(step(x, grad), x0)`` in 6 passes over the batch instead of 9 (the hot loop's form).
-
-        The same arithmetic up to float rounding: the step is added to ``x - x0``
-        directly and each per-example scale multiplies once (``addcmul``).
-        """
-        shape = (-1,) + (1,) * (x.dim() - 1)
-        scale = self.step_size / grad.flatten(1).norm(dim=1).clamp_min(1e-12)
-        delta = torch.addcmul(x - x0, grad, scale.view(shape))  # (x + step) - x0
-        d_norm = delta.flatten(1).norm(dim=1).clamp_min(1e-12)
-        factor = torch.clamp(self.eps / d_norm, max=1.0)
-        return torch.addcmul(x0, delta, factor.view(shape)).clamp_(0.0, 1.0)
-
     def random_start(self, x0: torch.Tensor) -> torch.Tensor:
         # A uniformly random direction scaled to a radius drawn uniformly in the ball.
         d = torch.randn_like(x0)
@@ -82,9 +69,6 @@ class LinfStep:
 
     def project(self, x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         return torch.max(torch.min(x, x0 + self.eps), x0 - self.eps).clamp_(0.0, 1.0)
-
-    def step_project(self, x: torch.Tensor, grad: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
-        return self.project(self.step(x, grad), x0)
 
     def random_start(self, x0: torch.Tensor) -> torch.Tensor:
         return self.project(x0 + (2 * torch.rand_like(x0) - 1) * self.eps, x0)
@@ -135,36 +119,31 @@ def check_attack_args(eps: float, steps: int, norm: str) -> None:
 
 def _pgd_batch(model: nn.Module, x0: torch.Tensor, labels: torch.Tensor, stepper, steps: int,
                targeted: bool, random_start: bool, use_best: bool):
-    # Cost: one forward + input-gradient backward per step, one forward for the last
-    # iterate. The bookkeeping around them is kept to a few passes over the batch,
-    # which matters on a small CPU where every full-size op is an OpenMP region
-    # (benchmarks/README.md): the best iterate is kept with torch.where rather than
-    # a boolean-mask copy, and the L2 step and projection are fused (step_project).
     sign = -1.0 if targeted else 1.0  # we always *ascend* sign * CE
-    shape = (-1,) + (1,) * (x0.dim() - 1)
-    x = stepper.random_start(x0) if random_start else x0  # never written in place
-    best_x = best_obj = best_pred = best_loss = None
+    x = stepper.random_start(x0) if random_start else x0.clone()
+    best_x = x0.clone()
+    best_obj = torch.full((len(x0),), float("-inf"), device=x0.device)
+    best_pred = torch.zeros(len(x0), dtype=torch.long, device=x0.device)
+    best_loss = torch.zeros(len(x0), device=x0.device)
     for i in range(steps + 1):
         last = i == steps
+        x.requires_grad_(not last)
         with torch.set_grad_enabled(not last):
-            xg = x.detach().requires_grad_(not last)  # a fresh leaf; x0 itself never requires grad
-            logits = model(xg)
+            logits = model(x)
             loss = F.cross_entropy(logits, labels, reduction="none")
             obj = sign * loss
             if not last:
-                (grad,) = torch.autograd.grad(obj.sum(), xg)
+                (grad,) = torch.autograd.grad(obj.sum(), x)
         with torch.no_grad():
-            obj, loss, pred = obj.detach(), loss.detach(), logits.detach().argmax(1)
-            if use_best and best_x is not None:  # keep each example's best iterate so far
-                better = obj > best_obj
-                best_x = torch.where(better.view(shape), x, best_x)
-                best_obj = torch.where(better, obj, best_obj)
-                best_loss = torch.where(better, loss, best_loss)
-                best_pred = torch.where(better, pred, best_pred)
-            elif use_best or last:  # the first iterate (use_best) or the last one (not use_best)
-                best_x, best_obj, best_loss, best_pred = x, obj, loss, pred
+            x_d = x.detach()
+            better = obj.detach() > best_obj if use_best else torch.ones_like(best_obj, dtype=torch.bool)
+            if use_best or last:
+                best_obj = torch.where(better, obj.detach(), best_obj)
+                best_loss = torch.where(better, loss.detach(), best_loss)
+                best_pred = torch.where(better, logits.detach().argmax(1), best_pred)
+                best_x[better] = x_d[better]
             if not last:
-                x = stepper.step_project(x, grad, x0)
+                x = stepper.project(stepper.step(x_d, grad), x0)
     return best_x, best_pred, best_loss
 
 

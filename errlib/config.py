@@ -73,6 +73,7 @@ class Config:
     cross_epochs: int = 4  # epochs of the students trained on MNIST-teacher-labelled Fashion-MNIST
     toy_seeds: int = 30  # random 32-point problems in the 2-D toy (06)
     toy_steps: int = 1000  # full-batch Adam steps of the toy's teachers and students
+    n_test: Optional[int] = None  # test images the Part II stages score on (None: the whole test set)
 
     @property
     def num_classes(self) -> int:
@@ -109,7 +110,7 @@ _BASE = {
     "smoke": dict(n_train=5000, epochs=2, n_attack=1000, steps=10, student_epochs=6,
                   attack_batch_size=500, n_control=300, sweep_eps=(4.0, 5.0), sweep_n_attack=300,
                   robust_eps=(1.0,), transfer_models=("cnn", "mlp"), transfer_n_train=2000,
-                  wrong_epochs=3, cross_epochs=1, toy_seeds=20),
+                  wrong_epochs=3, cross_epochs=1, toy_seeds=20, n_test=2000),
     "default": dict(),
     "full": dict(dataset="cifar10", model="resnet18", student_model="resnet18", n_train=None,
                  epochs=30, batch_size=256, lr=0.1, optimizer="sgd", schedule="onecycle",
@@ -144,7 +145,7 @@ def _validate(cfg: Config) -> Config:
         if name not in MODELS:
             raise ValueError(f"unknown model {name!r}; allowed: {', '.join(sorted(MODELS))}")
     check_attack_args(cfg.eps, cfg.steps, cfg.norm)
-    for k in ("n_train", "n_attack"):
+    for k in ("n_train", "n_attack", "n_test"):
         v = getattr(cfg, k)
         if v is not None and (not isinstance(v, int) or v < 1):
             raise ValueError(f"{k} must be a positive integer (or None for all), got {v!r}")

@@ -215,8 +215,7 @@ def match_stats(X: torch.Tensor, mean: float, std: float) -> torch.Tensor:
         raise ValueError(f"std must lie in (0, {limit:.4f}) for mean {mean}: a clamped image set "
                          f"cannot spread more than sqrt(mean * (1 - mean)); got {std!r}")
     check_pixels(X, "match_stats input")
-    x = to_float(X)
-    levels = (x * 255).round().long().flatten() if X.dtype != torch.uint8 else X.flatten().long()
+    levels = X.flatten() if X.dtype == torch.uint8 else (X.flatten() * 255).round().to(torch.uint8)
     w = torch.bincount(levels, minlength=256).double()
     w /= w.sum()
     v = torch.arange(256, dtype=torch.float64) / 255
@@ -241,4 +240,6 @@ def match_stats(X: torch.Tensor, mean: float, std: float) -> torch.Tensor:
         lo, hi = (a, hi) if moments(a, b_for(a))[1] < std else (lo, a)
     a = (lo * hi) ** 0.5
     b = b_for(a)
-    return (a * x + b).clamp_(0, 1)
+    x = to_float(X)
+    x = x * a if x is X else x.mul_(a)  # in place only on our own copy, never the caller's tensor
+    return x.add_(b).clamp_(0, 1)

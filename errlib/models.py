@@ -48,9 +48,10 @@ class SmallCNN(nn.Module):
 
     Pooling comes before the ReLU: ``relu(maxpool(z)) == maxpool(relu(z))``
     exactly (ReLU is monotone), outputs and gradients alike, but the ReLU and
-    its backward then touch a quarter of the elements. On a 2-core CPU that made
-    a PGD step about 1.2x and a training step about 1.1x faster. The layer
-    indices, hence the ``state_dict`` keys, are those of conv-ReLU-pool.
+    its backward then touch a quarter of the elements: on 2 CPU cores (1 thread)
+    PGD ran 1.26x, a training epoch 1.14x and evaluation 1.45x faster
+    (``benchmarks/run.py --baseline``). The layer indices, hence the
+    ``state_dict`` keys of saved models, are those of conv-ReLU-pool.
     """
 
     def __init__(self, in_shape=(1, 28, 28), num_classes: int = 10, width: int = 16,

@@ -197,6 +197,14 @@ WRONG_LABELS = {
 }
 
 
+def test_split(cfg: Config, dataset: str) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The test images (uint8) and labels Part II scores on: all, or ``n_test`` seeded ones."""
+    _, _, Xt, yt = load_splits(dataset)
+    if cfg.n_test is None or cfg.n_test >= len(Xt):
+        return Xt, yt
+    return D.subset(Xt, yt, cfg.n_test, seed=cfg.seed + 6)
+
+
 def _weak_settings(cfg: Config) -> Dict[str, Any]:
     return dict(arch=cfg.model, dataset=cfg.weak_dataset, batch_size=cfg.batch_size, lr=cfg.lr,
                 optimizer=cfg.optimizer, schedule="constant", augment=cfg.augment)
@@ -222,10 +230,10 @@ def get_weak_teacher(cfg: Config, *, steps: Optional[int] = None,
     """
     steps = steps if steps is not None else cfg.resolved_teacher_steps
     X, y = weak_pool(cfg)
-    _, _, Xt, yt = load_splits(cfg.weak_dataset)
+    Xt, yt = test_split(cfg, cfg.weak_dataset)
     per_epoch = -(-len(X) // cfg.batch_size)
     settings = dict(_weak_settings(cfg), epochs=-(-steps // per_epoch), max_steps=steps,
-                    n_train=cfg.n_train, seed=cfg.seed, role="weak_teacher")
+                    n_train=cfg.n_train, n_test=cfg.n_test, seed=cfg.seed, role="weak_teacher")
     return train_stage("teacher", settings, X, y, X_test=Xt, y_test=yt, device=cfg.device, force=force)
 
 
@@ -235,15 +243,18 @@ def teacher_budgets(cfg: Config) -> Tuple[int, ...]:
     return tuple(sorted({max(1, round(f * t)) for f in (0.25, 0.5, 0.75, 1, 1.25, 1.5, 2, 3)}))
 
 
-def get_teacher_curve(cfg: Config, budgets: Optional[Sequence[int]] = None, *, n_probe: int = 2000,
-                      force: bool = False) -> Tuple[list, StageResult]:
+def get_teacher_curve(cfg: Config, budgets: Optional[Sequence[int]] = None, *,
+                      n_probe: Optional[int] = None, force: bool = False) -> Tuple[list, StageResult]:
     """How accurate is a teacher after ``b`` optimiser steps? One fresh teacher per budget.
 
     Returns rows ``{"steps", "train_acc", "test_acc"}``, accuracies measured on
-    ``n_probe`` seeded images of the training pool and of the test set (the
-    budget's own teacher stages are cached too). Used to choose ``teacher_steps``.
+    ``n_probe`` seeded images of the training pool and of the test set (default:
+    2,000, or a tenth of a smaller pool); the whole curve is one cached stage.
+    Used to choose ``teacher_steps``; ``budgets`` default to :func:`teacher_budgets`.
     """
     budgets = tuple(budgets) if budgets is not None else teacher_budgets(cfg)
+    if n_probe is None:
+        n_probe = min(2000, max(1, len(weak_pool(cfg)[0]) // 10))
     settings = dict(_weak_settings(cfg), budgets=list(budgets), n_probe=n_probe,
                     n_train=cfg.n_train, seed=cfg.seed)
 
@@ -266,18 +277,24 @@ def get_teacher_curve(cfg: Config, budgets: Optional[Sequence[int]] = None, *, n
 
 
 def _labels_stage(name: str, settings: Dict[str, Any], teacher: Tuple[nn.Module, StageResult],
-                  X: torch.Tensor, y: torch.Tensor, num_classes: int,
+                  X: torch.Tensor, y: torch.Tensor, X_test: torch.Tensor, num_classes: int,
                   force: bool) -> Tuple[torch.Tensor, StageResult]:
-    """The teacher's predictions on ``X`` (cached), with agreement and a label histogram as metrics."""
+    """The teacher's predictions on ``X`` (cached), with agreement and a label histogram as metrics.
+
+    The payload also keeps the teacher's predictions on ``X_test`` (``"test_pred"``),
+    which the students' agreement metric compares against.
+    """
     model, t_res = teacher
 
     def build():
         pred = predict(model, X)
-        return {"pred": pred}, {"n": len(X), "agree_with_own_labels": (pred == y).float().mean().item(),
-                                "label_counts": torch.bincount(pred, minlength=num_classes).tolist(),
-                                "teacher_test_acc": t_res.metrics.get("test_acc")}
+        return ({"pred": pred, "test_pred": predict(model, X_test)},
+                {"n": len(X), "agree_with_own_labels": (pred == y).float().mean().item(),
+                 "label_counts": torch.bincount(pred, minlength=num_classes).tolist(),
+                 "teacher_test_acc": t_res.metrics.get("test_acc")})
 
-    res = run_stage("labels", dict(settings, name=name), build, upstream=[t_res.key], force=force)
+    res = run_stage("labels", dict(settings, name=name, n_test=len(X_test)), build, upstream=[t_res.key],
+                    force=force)
     return res.payload["pred"], res
 
 
@@ -293,9 +310,18 @@ def get_wrong_label_set(cfg: Config, *, teacher: Optional[Tuple[nn.Module, Stage
     teacher = teacher if teacher is not None else get_weak_teacher(cfg)
     X, y = weak_pool(cfg)
     settings = dict(pool=cfg.weak_dataset, n_train=cfg.n_train, seed=cfg.seed)
-    pred, res = _labels_stage("weak_pool", settings, teacher, X, y,
+    pred, res = _labels_stage("weak_pool", settings, teacher, X, y, test_split(cfg, cfg.weak_dataset)[0],
                               D.dataset_info(cfg.weak_dataset).num_classes, force)
     return wrong_label_set(teacher[0], X, y, pred=pred), res
+
+
+def _agreement(model: nn.Module, X_test: torch.Tensor, labels_res: StageResult, teacher: nn.Module) -> float:
+    """Share of ``X_test`` where ``model`` answers as the teacher (the labels stage's cached
+    ``test_pred`` when it matches ``X_test``, else the teacher is run)."""
+    t_pred = labels_res.payload.get("test_pred")
+    if t_pred is None or len(t_pred) != len(X_test):
+        t_pred = predict(teacher, X_test)
+    return (predict(model, X_test) == t_pred).float().mean().item()
 
 
 def get_wrong_label_student(cfg: Config, labels: str = "teacher", *,
@@ -318,14 +344,15 @@ def get_wrong_label_student(cfg: Config, labels: str = "teacher", *,
     if labels == "random":
         es = random_label_set(es.x, es.y_true, rule="other",
                               num_classes=D.dataset_info(cfg.weak_dataset).num_classes, seed=cfg.seed + 4)
-    _, _, Xt, yt = load_splits(cfg.weak_dataset)
+    Xt, yt = test_split(cfg, cfg.weak_dataset)
     settings = dict(arch=cfg.student_model, dataset=cfg.weak_dataset, epochs=cfg.wrong_epochs,
                     lr=cfg.student_lr, optimizer=cfg.student_optimizer, schedule=cfg.student_schedule,
-                    batch_size=cfg.batch_size, augment=False, labels=labels, seed=cfg.seed + 3)
+                    batch_size=cfg.batch_size, augment=False, labels=labels, n_test=cfg.n_test,
+                    seed=cfg.seed + 3)
 
     def extra(model):
         return {"errset_train_acc": evaluate(model, es.x, es.y),
-                "test_agrees_with_teacher": (predict(model, Xt) == predict(teacher[0], Xt)).float().mean().item()}
+                "test_agrees_with_teacher": _agreement(model, Xt, es_res, teacher[0])}
 
     return train_stage("wrong_student", settings, es.x, es.y, X_test=Xt, y_test=yt,
                        upstream=[es_res.key], device=cfg.device, force=force, extra_metrics=extra)
@@ -375,7 +402,7 @@ def get_cross_domain_set(cfg: Config, normalise: bool = False, *,
     teacher = teacher if teacher is not None else get_cross_domain_teacher(cfg)
     X, y = cross_domain_images(cfg, normalise)
     settings = dict(pool="fashion_mnist", normalise=normalise, n_train=cfg.n_train, seed=cfg.seed)
-    pred, res = _labels_stage("cross_domain", settings, teacher, X, y, 10, force)
+    pred, res = _labels_stage("cross_domain", settings, teacher, X, y, test_split(cfg, "mnist")[0], 10, force)
     return relabel_set(teacher[0], X, y, pred=pred), res
 
 
@@ -392,14 +419,15 @@ def get_cross_domain_student(cfg: Config, normalise: bool = False, *,
     """
     teacher = teacher if teacher is not None else get_cross_domain_teacher(cfg)
     es, es_res = errset if errset is not None else get_cross_domain_set(cfg, normalise, teacher=teacher)
-    _, _, Xt, yt = load_splits("mnist")
+    Xt, yt = test_split(cfg, "mnist")
     settings = dict(arch=cfg.student_model, dataset="mnist", epochs=cfg.cross_epochs,
                     lr=cfg.student_lr, optimizer=cfg.student_optimizer, schedule=cfg.student_schedule,
-                    batch_size=cfg.batch_size, augment=False, normalise=normalise, seed=cfg.seed + 3)
+                    batch_size=cfg.batch_size, augment=False, normalise=normalise, n_test=cfg.n_test,
+                    seed=cfg.seed + 3)
 
     def extra(model):
         return {"errset_train_acc": evaluate(model, es.x, es.y),
-                "test_agrees_with_teacher": (predict(model, Xt) == predict(teacher[0], Xt)).float().mean().item()}
+                "test_agrees_with_teacher": _agreement(model, Xt, es_res, teacher[0])}
 
     return train_stage("cross_student", settings, es.x, es.y, X_test=Xt, y_test=yt,
                        upstream=[es_res.key], device=cfg.device, force=force, extra_metrics=extra)

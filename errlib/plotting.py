@@ -115,8 +115,12 @@ def training_curves(histories: Mapping[str, Sequence[Dict[str, float]]], chance:
 
 def accuracy_bars(ours: Mapping[str, float], reference: Optional[Mapping[str, float]] = None,
                   chance: Optional[float] = None, ours_label: str = "ours",
-                  reference_label: str = "paper", title: str = "") -> plt.Figure:
-    """Side-by-side bars of our accuracies and reference ones (fractions in [0, 1])."""
+                  reference_label: str = "paper", title: str = "",
+                  legend_below: bool = False) -> plt.Figure:
+    """Side-by-side bars of our accuracies and reference ones (fractions in [0, 1]).
+
+    ``legend_below=True`` puts the legend under the axes, clear of bars near 100%.
+    """
     names = list(ours)
     xs = np.arange(len(names))
     w = 0.38 if reference else 0.6
@@ -133,7 +137,10 @@ def accuracy_bars(ours: Mapping[str, float], reference: Optional[Mapping[str, fl
     ax.set_ylabel("clean test accuracy (%)")
     ax.set_ylim(0, 105)
     ax.set_title(title)
-    ax.legend(loc="upper right")
+    if legend_below:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, frameon=False)
+    else:
+        ax.legend(loc="upper right")
     fig.tight_layout()
     return fig
 

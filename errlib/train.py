@@ -57,8 +57,8 @@ def num_threads(n: Optional[int] = None):
 
     torch's default, one OpenMP thread per core, is fastest on an idle machine.
     On a CPU shared with other jobs every parallel op waits for all its threads
-    to be scheduled, and the course's small ops then ran 4-30x slower with 2
-    threads than with 1 (2 cores, load 4-5; ``benchmarks/run.py``, "threads").
+    to be scheduled, and the course's attacks and training then ran 3-30x slower
+    with 2 threads than with 1 (2 cores, load 3-5; ``benchmarks/run.py``, "threads").
     The thread count is restored afterwards. Results can differ in the last
     float bits between thread counts, never between runs with the same count.
     """
@@ -180,10 +180,7 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 1,
         X, y = X.to(dev), y.to(dev)
     params = [p for p in model.parameters() if p.requires_grad]
     if optimizer == "adam":
-        try:  # one fused kernel for all parameters: the CPU optimiser step took 2.7x less time
-            opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
-        except (RuntimeError, TypeError, ValueError):  # a device or torch without fused Adam
-            opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+        opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     else:
         opt = torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
     n = len(X)

@@ -214,12 +214,14 @@ def small_splits(mnist_root, fashion_root, monkeypatch):
 
 
 def test_wrong_label_stages(small_splits):
-    cfg = errlib.config.resolve("smoke", n_train=800, teacher_steps=4, wrong_epochs=1)
+    cfg = errlib.config.resolve("smoke", n_train=800, teacher_steps=4, wrong_epochs=1, n_test=500)
+    assert len(P.test_split(cfg, "fashion_mnist")[0]) == 500
     teacher, t_res = P.get_weak_teacher(cfg)
     assert t_res.manifest["settings"]["max_steps"] == 4
     assert t_res.metrics["history"][-1]["steps"] == 4
     es, es_res = P.get_wrong_label_set(cfg, teacher=(teacher, t_res))
     assert 0 < len(es) < 800 and es_res.metrics["n"] == 800
+    assert len(es_res.payload["test_pred"]) == 500  # the teacher's test answers, kept for agreement
     assert bool((es.y != es.y_true).all())
     assert es_res.metrics["agree_with_own_labels"] == pytest.approx(1 - len(es) / 800)
     for labels in ("teacher", "random"):

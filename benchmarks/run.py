@@ -17,6 +17,8 @@ gives one paired ratio, and the tables report medians. Sections:
              (num_workers 0 and 1; the better one is reported); images/s, ratios.
 * threads    errlib's attack and training epoch at 1 intra-op thread vs torch's
              default, interleaved (on a loaded machine OpenMP hand-offs dominate).
+* attack_batch  errlib's attack throughput at batch sizes 256, 512 and 1024 (the
+             default profile's ``attack_batch_size``).
 * floor      a float32 matmul gives the machine's FLOP/s; the course CNN's FLOPs
              per image (torch.utils.flop_counter) give each default-profile
              stage's limit time; measured / limit per stage.
@@ -32,8 +34,8 @@ same process.
 Every contender runs with the same thread count (``--threads``, else torch's
 default); ``ERRLIB_THREADS`` is ignored here so errlib gets no private setting.
 
-``--quick`` shrinks everything to a smoke test (about a minute). Needs
-torchattacks (``pip install -r requirements-bench.txt``, see benchmarks/README.md).
+``--quick`` shrinks everything to a smoke test (under a minute). Needs torchattacks
+(``pip install --no-deps -r requirements-bench.txt``, see benchmarks/README.md).
 """
 from __future__ import annotations
 
@@ -72,10 +74,10 @@ SIZES = {
     # train: images per measured epoch, rounds; threads: the same for the thread sweep.
     "full": dict(source_n=10000, attack_n=512, attack_steps=20, attack_rounds=5,
                  train_n=5120, train_rounds=3, thr_attack_n=256, thr_train_n=2560, thr_rounds=3,
-                 matmul_n=1024, matmul_reps=15),
+                 matmul_n=1024, matmul_reps=15, batch_n=2048, batch_steps=5, batch_rounds=3),
     "quick": dict(source_n=2048, attack_n=64, attack_steps=10, attack_rounds=2,
                   train_n=640, train_rounds=2, thr_attack_n=32, thr_train_n=256, thr_rounds=1,
-                  matmul_n=512, matmul_reps=5),
+                  matmul_n=512, matmul_reps=5, batch_n=1024, batch_steps=1, batch_rounds=1),
 }
 
 
@@ -341,6 +343,22 @@ def bench_threads(model, X, y, Xt, yt, sz) -> dict:
     return out
 
 
+def bench_attack_batch(model, X, y, sz) -> dict:
+    """errlib's attack throughput by batch size (on a CPU, smaller batches keep activations in cache)."""
+    n, steps = sz["batch_n"], sz["batch_steps"]
+    x, target = to_float(X[:n]), targets_for(y[:n])
+
+    def run(b):
+        return lambda: E_attacks.pgd(model, x, target, eps=4.0, steps=steps, batch_size=b, progress=False)
+
+    log(f"  attack batch size: {n} images x {steps} steps")
+    times = interleave({str(b): run(b) for b in (256, 512, 1024)}, sz["batch_rounds"])
+    return {"n_images": n, "steps": steps, "seconds": times,
+            "image_steps_per_s": {b: n * steps / median(t) for b, t in times.items()},
+            "ratio_512_vs_1024": paired_ratio(times, "512", "1024"),
+            "ratio_256_vs_1024": paired_ratio(times, "256", "1024")}
+
+
 # ----------------------------------------------------------------------------- floor
 
 def matmul_flops(n: int, reps: int, nthreads: Optional[int]) -> float:
@@ -464,6 +482,9 @@ def table(res: dict) -> str:
         ev = t["evaluate"]
         L.append(f"| evaluate {ev['n_images']} images vs errlib@{m['baseline_rev']} | {ev['errlib']['images_per_s']:.0f} | "
                  f"{ev['errlib_baseline']['images_per_s']:.0f} | {ev['ratio_errlib_vs_baseline']:.2f}x | before/after |")
+    ab = res["attack_batch"]
+    L.append(f"| attack batch 512 vs 1024 (256 vs 1024), errlib | {ab['image_steps_per_s']['512']:.0f} | "
+             f"{ab['image_steps_per_s']['1024']:.0f} | {ab['ratio_512_vs_1024']:.2f}x ({ab['ratio_256_vs_1024']:.2f}x) | |")
     if "attack_speedup_1_thread" in th:
         L.append(f"| 1 thread vs {th['default_threads']} (errlib attack / training) | | | "
                  f"{th['attack_speedup_1_thread']:.2f}x / {th['train_speedup_1_thread']:.2f}x | (load-dependent) |")
@@ -518,7 +539,8 @@ def main(argv=None) -> dict:
         import torchattacks
         meta["torchattacks"] = torchattacks.__version__
     except ImportError:
-        sys.exit("torchattacks is not installed: pip install -r requirements-bench.txt (see benchmarks/README.md)")
+        sys.exit("torchattacks is not installed: pip install --no-deps -r requirements-bench.txt "
+                 "(see benchmarks/README.md)")
     ref_mods = load_rev_modules(args.baseline) if args.baseline else None
     t_start = time.perf_counter()
     X, y = load_dataset("mnist", train=True)
@@ -532,6 +554,8 @@ def main(argv=None) -> dict:
     res["training"] = bench_training(X, y, root, sz, ref_mods)
     log("thread count")
     res["threads"] = bench_threads(model, X, y, Xt, yt, sz)
+    log("attack batch size")
+    res["attack_batch"] = bench_attack_batch(model, X, y, sz)
     log("floor")
     res["floor"] = bench_floor(sz, res["attack"], res["training"])
     res["end_to_end"] = read_course(args.course_results)

@@ -120,7 +120,8 @@ def predict(model: nn.Module, X: torch.Tensor, *, batch_size: int = 512,
     """Predicted classes ``(N,)`` int64 on the CPU; the model is evaluated in eval mode.
 
     ``batch_size`` 512: on a CPU the course CNN's activations then stay in cache;
-    2048 was 2x slower on 2 cores (benchmarks/README.md).
+    2048 was 2.3x slower on 2 cores (``benchmarks/run.py --baseline``), with
+    bitwise-identical predictions.
     """
     if len(X) == 0:
         raise ValueError("predict: got an empty set of images")

@@ -24,7 +24,8 @@ def test_quick_benchmark_writes_expected_keys(mnist_root, tmp_path):
                           cwd=REPO, env=dict(os.environ), capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stderr[-4000:]
     res = json.loads(out.read_text())
-    assert {"meta", "attack", "training", "threads", "floor", "end_to_end", "targets", "table"} <= set(res)
+    assert {"meta", "attack", "training", "threads", "attack_batch", "floor", "end_to_end", "targets",
+            "table"} <= set(res)
     a, t, f = res["attack"], res["training"], res["floor"]
     for k in ("errlib", "torchattacks"):
         assert {"image_steps_per_s", "success_rate", "max_l2"} <= set(a[k])

@@ -170,7 +170,7 @@ def pgd(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, *, eps: float, 
     threads (:func:`errlib.train.num_threads`).
 
     ``batch_size`` images are attacked at once; 512 (default) keeps the course
-    CNN's activations in cache on a CPU: 1.5x the throughput of 1024 on 2 cores
+    CNN's activations in cache on a CPU: 1.5x the throughput of 1024 (1 thread)
     (``benchmarks/run.py``, "attack_batch"). Examples are attacked independently:
     512 and 1024 gave bitwise-identical results there.
     """

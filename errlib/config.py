@@ -51,7 +51,7 @@ class Config:
     steps: int = 20
     step_size: Optional[float] = None  # None: 2.5 * eps / steps
     n_attack: int = 20000  # training images attacked to build each error set
-    attack_batch_size: int = 1024
+    attack_batch_size: int = 512
     # students (notebook 03)
     student_model: str = "cnn"
     student_epochs: int = 10
@@ -110,7 +110,7 @@ _BASE = {
     "smoke": dict(n_train=5000, epochs=2, n_attack=1000, steps=10, student_epochs=6,
                   attack_batch_size=500, n_control=300, sweep_eps=(4.0, 5.0), sweep_n_attack=300,
                   robust_eps=(1.0,), transfer_models=("cnn", "mlp"), transfer_n_train=2000,
-                  wrong_epochs=3, cross_epochs=1, toy_seeds=20, n_test=2000),
+                  wrong_epochs=3, cross_epochs=2, toy_seeds=20, n_test=2000),
     "default": dict(),
     "full": dict(dataset="cifar10", model="resnet18", student_model="resnet18", n_train=None,
                  epochs=30, batch_size=256, lr=0.1, optimizer="sgd", schedule="onecycle",

@@ -113,7 +113,7 @@ def make_targets(y: torch.Tensor, rule: str, num_classes: int = 10, *, seed: int
 def adversarial_set(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, rule: str,
                     eps: float, steps: int, step_size: Optional[float] = None,
                     norm: str = "l2", num_classes: int = 10, seed: int = 0,
-                    random_start: bool = False, batch_size: int = 1024,
+                    random_start: bool = False, batch_size: int = 512,
                     progress: bool = True) -> ErrorSet:
     """Attack every image toward a target from ``rule`` and label it with the target.
 

@@ -120,7 +120,7 @@ def predict(model: nn.Module, X: torch.Tensor, *, batch_size: int = 512,
     """Predicted classes ``(N,)`` int64 on the CPU; the model is evaluated in eval mode.
 
     ``batch_size`` 512: on a CPU the course CNN's activations then stay in cache;
-    2048 was 2.3x slower on 2 cores (``benchmarks/run.py --baseline``), with
+    2048 was 2.3x slower (1 thread; ``benchmarks/run.py --baseline``), with
     bitwise-identical predictions.
     """
     if len(X) == 0:

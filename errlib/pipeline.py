@@ -345,10 +345,8 @@ def get_wrong_label_student(cfg: Config, labels: str = "teacher", *,
         es = random_label_set(es.x, es.y_true, rule="other",
                               num_classes=D.dataset_info(cfg.weak_dataset).num_classes, seed=cfg.seed + 4)
     Xt, yt = test_split(cfg, cfg.weak_dataset)
-    settings = dict(arch=cfg.student_model, dataset=cfg.weak_dataset, epochs=cfg.wrong_epochs,
-                    lr=cfg.student_lr, optimizer=cfg.student_optimizer, schedule=cfg.student_schedule,
-                    batch_size=cfg.batch_size, augment=False, labels=labels, n_test=cfg.n_test,
-                    seed=cfg.seed + 3)
+    settings = dict(_fit_settings(cfg, student=True), dataset=cfg.weak_dataset, epochs=cfg.wrong_epochs,
+                    labels=labels, n_test=cfg.n_test, seed=cfg.seed + 3)
 
     def extra(model):
         return {"errset_train_acc": evaluate(model, es.x, es.y),
@@ -420,10 +418,8 @@ def get_cross_domain_student(cfg: Config, normalise: bool = False, *,
     teacher = teacher if teacher is not None else get_cross_domain_teacher(cfg)
     es, es_res = errset if errset is not None else get_cross_domain_set(cfg, normalise, teacher=teacher)
     Xt, yt = test_split(cfg, "mnist")
-    settings = dict(arch=cfg.student_model, dataset="mnist", epochs=cfg.cross_epochs,
-                    lr=cfg.student_lr, optimizer=cfg.student_optimizer, schedule=cfg.student_schedule,
-                    batch_size=cfg.batch_size, augment=False, normalise=normalise, n_test=cfg.n_test,
-                    seed=cfg.seed + 3)
+    settings = dict(_fit_settings(cfg, student=True), dataset="mnist", epochs=cfg.cross_epochs,
+                    normalise=normalise, n_test=cfg.n_test, seed=cfg.seed + 3)
 
     def extra(model):
         return {"errset_train_acc": evaluate(model, es.x, es.y),

@@ -87,6 +87,9 @@ def run_course(profile: str = "default", only: Optional[Sequence[str]] = None,
     env_results = out / "results"
     os.environ["ERRLIB_RESULTS"] = str(env_results)
     os.environ["ERRLIB_PROFILE"] = profile
+    # Kernels inherit this: idle OpenMP threads sleep instead of spinning, which kept torch
+    # 5-15x faster on a 2-core machine shared with another job (measured by the Wallace chapter).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     code = _code_hash()
     doc: Dict[str, Any] = {"profile": profile, "parameters": parameters, "notebooks": dict(prev_nbs)}
     total = 0.0

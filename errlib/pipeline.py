@@ -324,6 +324,17 @@ def _agreement(model: nn.Module, X_test: torch.Tensor, labels_res: StageResult, 
     return (predict(model, X_test) == t_pred).float().mean().item()
 
 
+def _distilled_student(stage, cfg, settings, es, es_res, teacher, Xt, yt, force):
+    """Train a student on ``es`` (a teacher's labels) and record how often it answers as the teacher."""
+
+    def extra(model):
+        return {"errset_train_acc": evaluate(model, es.x, es.y),
+                "test_agrees_with_teacher": _agreement(model, Xt, es_res, teacher[0])}
+
+    return train_stage(stage, settings, es.x, es.y, X_test=Xt, y_test=yt,
+                       upstream=[es_res.key], device=cfg.device, force=force, extra_metrics=extra)
+
+
 def get_wrong_label_student(cfg: Config, labels: str = "teacher", *,
                             teacher: Optional[Tuple[nn.Module, StageResult]] = None,
                             errset: Optional[Tuple[ErrorSet, StageResult]] = None,
@@ -347,13 +358,7 @@ def get_wrong_label_student(cfg: Config, labels: str = "teacher", *,
     Xt, yt = test_split(cfg, cfg.weak_dataset)
     settings = dict(_fit_settings(cfg, student=True), dataset=cfg.weak_dataset, epochs=cfg.wrong_epochs,
                     labels=labels, n_test=cfg.n_test, seed=cfg.seed + 3)
-
-    def extra(model):
-        return {"errset_train_acc": evaluate(model, es.x, es.y),
-                "test_agrees_with_teacher": _agreement(model, Xt, es_res, teacher[0])}
-
-    return train_stage("wrong_student", settings, es.x, es.y, X_test=Xt, y_test=yt,
-                       upstream=[es_res.key], device=cfg.device, force=force, extra_metrics=extra)
+    return _distilled_student("wrong_student", cfg, settings, es, es_res, teacher, Xt, yt, force)
 
 
 def cross_domain_config(cfg: Config) -> Config:
@@ -420,10 +425,4 @@ def get_cross_domain_student(cfg: Config, normalise: bool = False, *,
     Xt, yt = test_split(cfg, "mnist")
     settings = dict(_fit_settings(cfg, student=True), dataset="mnist", epochs=cfg.cross_epochs,
                     normalise=normalise, n_test=cfg.n_test, seed=cfg.seed + 3)
-
-    def extra(model):
-        return {"errset_train_acc": evaluate(model, es.x, es.y),
-                "test_agrees_with_teacher": _agreement(model, Xt, es_res, teacher[0])}
-
-    return train_stage("cross_student", settings, es.x, es.y, X_test=Xt, y_test=yt,
-                       upstream=[es_res.key], device=cfg.device, force=force, extra_metrics=extra)
+    return _distilled_student("cross_student", cfg, settings, es, es_res, teacher, Xt, yt, force)

@@ -103,13 +103,13 @@ def _check_xy(X: torch.Tensor, y: torch.Tensor, what: str) -> None:
     check_pixels(X, what)
 
 
-def _augment(xb: torch.Tensor, gen_device: torch.Generator) -> torch.Tensor:
+def _augment(xb: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Random crop (pad 4, reflect) and horizontal flip, batched, for CIFAR-style data."""
     n, _, h, w = xb.shape
     flip = torch.rand(n, device=xb.device) < 0.5
     xb = torch.where(flip.view(-1, 1, 1, 1), xb.flip(3), xb)
     padded = F.pad(xb, (4, 4, 4, 4), mode="reflect")
-    dx, dy = torch.randint(0, 9, (2,)).tolist()  # one shift per batch: cheap, still effective
+    dx, dy = torch.randint(0, 9, (2,), generator=gen).tolist()  # one shift per batch: cheap, still effective
     return padded[:, :, dy:dy + h, dx:dx + w]
 
 
@@ -130,9 +130,11 @@ def predict(model: nn.Module, X: torch.Tensor, *, batch_size: int = 512,
     was_training = model.training
     model.eval()
     out = []
-    for s in range(0, len(X), batch_size):
-        out.append(model(to_float(X[s:s + batch_size].to(device))).argmax(1).cpu())
-    model.train(was_training)
+    try:
+        for s in range(0, len(X), batch_size):
+            out.append(model(to_float(X[s:s + batch_size].to(device))).argmax(1).cpu())
+    finally:
+        model.train(was_training)  # restored even if a batch raises
     return torch.cat(out)
 
 

@@ -8,14 +8,11 @@
 converted to float there. ``fit`` returns one dict of metrics per epoch.
 
 ``ERRLIB_THREADS=N`` runs ``fit``, ``predict`` and :func:`errlib.attacks.pgd`
-with N intra-op CPU threads (unset: torch's default, one per core). On a CPU
-shared with other jobs ``ERRLIB_THREADS=1`` is often several times faster; see
-``benchmarks/README.md``.
+with N CPU threads (unset: torch's default, one per core); see
+:mod:`errlib.parallel`.
 """
 from __future__ import annotations
 
-import contextlib
-import functools
 import os
 import random
 import time
@@ -26,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import check_pixels, to_float
+from .parallel import in_num_threads
 from .progress import progress_bar
 
 
@@ -40,47 +38,6 @@ def pick_device(device: Optional[str] = None) -> torch.device:
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
-
-
-def _env_threads() -> Optional[int]:
-    value = os.environ.get("ERRLIB_THREADS", "").strip()
-    if not value:
-        return None
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"ERRLIB_THREADS must be a positive integer (CPU threads), got {value!r}")
-    return int(value)
-
-
-@contextlib.contextmanager
-def num_threads(n: Optional[int] = None):
-    """Run the block with ``n`` intra-op CPU threads (default ``$ERRLIB_THREADS``; neither: unchanged).
-
-    torch's default, one OpenMP thread per core, is fastest on an idle machine.
-    On a CPU shared with other jobs every parallel op waits for all its threads
-    to be scheduled, and the course's attacks and training then ran 3-30x slower
-    with 2 threads than with 1 (2 cores, load 3-5; ``benchmarks/run.py``, "threads").
-    The thread count is restored afterwards. Results can differ in the last
-    float bits between thread counts, never between runs with the same count.
-    """
-    n = _env_threads() if n is None else n
-    if not n:
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-def in_num_threads(fn):
-    """Decorator: run ``fn`` inside :func:`num_threads` (so ``$ERRLIB_THREADS`` applies)."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        with num_threads():
-            return fn(*args, **kwargs)
-    return wrapper
 
 
 def seed_everything(seed: int) -> torch.Generator:

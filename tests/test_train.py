@@ -139,24 +139,34 @@ def test_fit_rejects_length_mismatch():
 
 
 def test_errlib_threads_sets_and_restores_the_thread_count(monkeypatch):
+    import threading
+
     from errlib.attacks import pgd
-    from errlib.train import num_threads
+    from errlib.parallel import num_threads
 
     before = torch.get_num_threads()
-    want = 2 if before == 1 else 1
-    monkeypatch.setenv("ERRLIB_THREADS", str(want))
-    with num_threads():
-        assert torch.get_num_threads() == want
-    assert torch.get_num_threads() == before
-    seen = []
-    model = tiny_model(num_classes=K)
-    model.register_forward_hook(lambda *_: seen.append(torch.get_num_threads()))
     X, y = separable(32)
-    fit(model, X, y, epochs=1, batch_size=16, progress=False)
-    predict(model, X)
-    pgd(model, X, (y + 1) % K, eps=1.0, steps=2, progress=False)
-    assert seen and set(seen) == {want}  # fit, predict and pgd all ran with ERRLIB_THREADS
-    assert torch.get_num_threads() == before
+    for want in (1, 2):
+        monkeypatch.setenv("ERRLIB_THREADS", str(want))
+        with num_threads():
+            assert torch.get_num_threads() == want
+        assert torch.get_num_threads() == before
+        seen = {}
+        model = tiny_model(num_classes=K)
+        model.register_forward_hook(lambda *_: seen[stage].add(
+            (threading.current_thread().name, torch.get_num_threads())))
+        here = threading.current_thread().name
+        for stage, run in [("fit", lambda: fit(model, X, y, epochs=1, batch_size=16, progress=False)),
+                           ("predict", lambda: predict(model, X)),
+                           ("pgd", lambda: pgd(model, X, (y + 1) % K, eps=1.0, steps=2, progress=False))]:
+            seen[stage] = set()
+            run()
+        assert seen["fit"] == seen["predict"] == {(here, want)}  # torch's own threads
+        if want == 1:
+            assert seen["pgd"] == {(here, 1)}
+        else:  # the attack's batch split across worker threads, each on one intra-op thread
+            assert seen["pgd"] and all(t.startswith("errlib-worker") and n == 1 for t, n in seen["pgd"])
+        assert torch.get_num_threads() == before
     monkeypatch.setenv("ERRLIB_THREADS", "two")
     with pytest.raises(ValueError, match="ERRLIB_THREADS"):
         with num_threads():

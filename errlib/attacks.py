@@ -167,8 +167,9 @@ def pgd(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, *, eps: float, 
     The model is put in eval mode for the attack and its parameters are frozen
     (no parameter gradients are computed); both are restored afterwards.
     Results come back on the input's device. On a CPU with several threads
-    each batch is split across worker threads (:mod:`errlib.parallel`), with
-    bitwise-identical results; ``$ERRLIB_THREADS`` sets the thread count.
+    each batch is split across worker threads (:mod:`errlib.parallel`); the
+    results are bitwise those of the attack on one thread. ``$ERRLIB_THREADS``
+    sets the thread count.
 
     ``batch_size`` images are attacked at once; 512 (default) keeps the course
     CNN's activations in cache on a CPU: 1.5x the throughput of 1024 (1 thread)

@@ -13,6 +13,7 @@ import nbformat
 import papermill as pm
 import pytest
 
+from conftest import find_data_root
 from errlib import config
 
 NB_DIR = Path(__file__).resolve().parent.parent / "notebooks"
@@ -50,10 +51,19 @@ def test_one_parameters_cell_with_shared_names(path):
 
 @pytest.fixture(scope="module")
 def smoke_env(tmp_path_factory):
+    # The kernels read the data where the unit tests do (ERRLIB_DATA, else ../shared/data), offline.
+    roots = {name: find_data_root(name) for name in ("mnist", "fashion_mnist")}
+    missing = {name: searched for name, (root, searched) in roots.items() if root is None}
+    if missing:
+        pytest.skip(f"notebooks need MNIST and Fashion-MNIST; not found, searched: {missing}")
+    if len({root for root, _ in roots.values()}) != 1:
+        pytest.skip(f"MNIST and Fashion-MNIST must share one data root; found {roots}")
     runs = tmp_path_factory.mktemp("runs")
-    old = {k: os.environ.get(k) for k in ("ERRLIB_PROFILE", "ERRLIB_RUNS", "ERRLIB_RESULTS", "ERRLIB_PROGRESS")}
+    keys = ("ERRLIB_PROFILE", "ERRLIB_RUNS", "ERRLIB_RESULTS", "ERRLIB_PROGRESS", "ERRLIB_DATA", "ERRLIB_DOWNLOAD")
+    old = {k: os.environ.get(k) for k in keys}
     os.environ.update(ERRLIB_PROFILE="smoke", ERRLIB_RUNS=str(runs),
-                      ERRLIB_RESULTS=str(runs / "results"), ERRLIB_PROGRESS="0")
+                      ERRLIB_RESULTS=str(runs / "results"), ERRLIB_PROGRESS="0",
+                      ERRLIB_DATA=str(roots["mnist"][0]), ERRLIB_DOWNLOAD="0")
     yield runs
     for k, v in old.items():
         if v is None:

@@ -26,7 +26,6 @@ int64 in {0, 1}; a bank of ``S`` problems is ``X (S, N, 2)``, ``y (S, N)``.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
@@ -36,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attacks import pgd
+from .parallel import num_threads
 
 # Wallace's setting and the defaults that reproduce it on a CPU in seconds.
 N_POINTS = 32
@@ -46,22 +46,6 @@ TRAIN_STEPS = 1000  # full-batch Adam steps, teacher and student alike (all 30 d
 ATTACK_STEPS = 50
 ATTACK_STEP_SIZE = 0.01  # 50 sign steps of 0.01 can cross the whole square
 INPUT_STD = 12 ** -0.5  # std of U(0, 1): the first layer sees centred, unit-variance inputs
-
-
-@contextlib.contextmanager
-def one_thread():
-    """Run torch on one CPU thread inside the block (restored after).
-
-    The toy's tensors are tiny; splitting them over threads costs more than it
-    saves (measured on 2 shared cores: 5-7 ms per training step on one thread,
-    15-100 ms on two).
-    """
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
 
 
 def make_points(n: int = N_POINTS, seed: int = 0) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -155,9 +139,11 @@ def train_bank(bank: MLPBank, X: torch.Tensor, y: torch.Tensor, weight: Optional
         weight = torch.ones(y.shape)
     weight = weight.float()
     denom = weight.sum(1).clamp_min(1e-12)
-    opt = torch.optim.Adam(bank.parameters(), lr=lr)
+    opt = torch.optim.Adam(bank.parameters(), lr=lr, foreach=True)  # as errlib.train.fit: same results
     bank.train()
-    with one_thread():
+    # One thread: the toy's tensors are tiny, and splitting them over threads costs more
+    # than it saves (2 shared cores: 5-7 ms per training step on one thread, 15-100 ms on two).
+    with num_threads(1):
         for _ in range(steps):
             ce = F.cross_entropy(bank(X).transpose(1, 2), y, reduction="none")  # (S, N)
             per_member = (ce * weight).sum(1) / denom
@@ -184,7 +170,7 @@ def flip_attack(bank: MLPBank, X: torch.Tensor, y: torch.Tensor, *, eps: float =
     prediction is always ``1 - y``.
     """
     S, N, d = X.shape
-    with one_thread():
+    with num_threads(1):
         res = pgd(bank, X.reshape(S * N, d), y.reshape(S * N), eps=eps, steps=steps, step_size=step_size,
                   norm="linf", targeted=False, batch_size=S * N, progress=False)
     right_before = predict_bank(bank, X) == y

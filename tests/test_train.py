@@ -171,3 +171,27 @@ def test_errlib_threads_sets_and_restores_the_thread_count(monkeypatch):
     with pytest.raises(ValueError, match="ERRLIB_THREADS"):
         with num_threads():
             pass
+
+
+@pytest.mark.parametrize("optimizer,cls", [("adam", "Adam"), ("sgd", "SGD")])
+def test_fit_uses_the_multi_tensor_optimizer_with_bitwise_the_same_weights(monkeypatch, optimizer, cls):
+    from errlib.models import make_model
+
+    X = tiny_images(96, shape=(1, 28, 28))
+    y = torch.arange(96) % 10
+    orig = getattr(torch.optim, cls)
+    seen = []
+
+    def train(foreach):
+        def make(*args, **kwargs):
+            seen.append(kwargs.get("foreach"))
+            return orig(*args, **{**kwargs, "foreach": foreach})
+        monkeypatch.setattr(torch.optim, cls, make)
+        model = make_model("cnn", "mnist", seed=0)
+        fit(model, X, y, epochs=3, batch_size=16, optimizer=optimizer, lr=0.01, weight_decay=1e-3,
+            schedule="onecycle", progress=False)
+        return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    fast, slow = train(True), train(False)
+    assert seen == [True, True]  # fit asks for foreach itself
+    assert torch.equal(fast, slow)

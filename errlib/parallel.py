@@ -11,9 +11,11 @@ per operation. In eval mode every example is computed independently, so the
 results are bitwise those of the unsplit attack on one thread.
 
 Measured on the 2-core machine this was written on (``benchmarks/run.py``,
-quiet machine, 2 threads): the split attack ran 1.94x the unsplit one and
-1.86x torchattacks' ``PGDL2``. Training and prediction are not split: there
-the split measured 0.74x and 0.81x of torch's own 2-thread operations.
+quiet machine, 2 threads, six runs): the split attack ran 1.03-1.94x the
+unsplit one and 1.14-1.90x torchattacks' ``PGDL2``; its own throughput was
+steady, torch's 2-thread operations were not. Training and prediction are not
+split: there the split measured 0.74x and 0.81x of torch's own 2-thread
+operations.
 
 ``ERRLIB_THREADS=N`` sets the thread count (unset: torch's, one per core);
 ``ERRLIB_THREADS=1`` turns the split off. Off the CPU nothing is split.

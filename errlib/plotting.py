@@ -12,6 +12,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from .data import to_float
+
 
 def setup() -> None:
     """Large fonts and clean axes, for projectors and notebooks alike."""
@@ -22,7 +24,8 @@ def setup() -> None:
 
 
 def _img(ax, x: torch.Tensor, cmap="gray", vmin=0.0, vmax=1.0):
-    x = x.detach().float().cpu()
+    """Show one ``(C, H, W)`` image, uint8 or float in [0, 1]."""
+    x = to_float(x.detach()).cpu()
     if x.shape[0] == 1:
         ax.imshow(x[0].numpy(), cmap=cmap, vmin=vmin, vmax=vmax)
     else:
@@ -38,7 +41,7 @@ def image_grid(X: torch.Tensor, titles: Optional[Sequence[str]] = None, ncols: i
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * 1.25 * nrows), squeeze=False)
     for i, ax in enumerate(axes.flat):
         if i < n:
-            _img(ax, X[i] if X.dtype != torch.uint8 else X[i].float() / 255)
+            _img(ax, X[i])
             if titles is not None:
                 ax.set_title(titles[i], fontsize=10)
         else:
@@ -230,7 +233,7 @@ def images_by_label(X: torch.Tensor, labels: torch.Tensor, label_names: Sequence
         for j, ax in enumerate(axes[r]):
             if j < len(idx):
                 i = idx[j]
-                _img(ax, X[i] if X.dtype != torch.uint8 else X[i].float() / 255)
+                _img(ax, X[i])
                 if captions is not None:
                     ax.set_xlabel(captions[i], fontsize=8, labelpad=1)
             else:
@@ -273,6 +276,11 @@ def teacher_budget_curve(rows: Sequence[Mapping[str, float]], chosen: Optional[i
     return fig
 
 
+def _class_colors(labels) -> list:
+    """Matplotlib colours for 2-D toy labels: class 0 blue, class 1 red."""
+    return ["tab:blue" if int(v) == 0 else "tab:red" for v in labels]
+
+
 def _toy_background(ax, grid, X, y, title):
     g, p = grid
     ext = (float(g[0]), float(g[-1]), float(g[0]), float(g[-1]))
@@ -280,7 +288,7 @@ def _toy_background(ax, grid, X, y, title):
               aspect="equal")
     ax.contour(g.numpy(), g.numpy(), p.numpy(), levels=[0.5], colors="k", linewidths=1)
     if X is not None:
-        ax.scatter(X[:, 0], X[:, 1], c=["tab:blue" if int(v) == 0 else "tab:red" for v in y],
+        ax.scatter(X[:, 0], X[:, 1], c=_class_colors(y),
                    edgecolors="k", s=45, zorder=3)
     ax.set_xlim(0, 1), ax.set_ylim(0, 1)
     ax.set_xticks([0, 0.5, 1]), ax.set_yticks([0, 0.5, 1])
@@ -314,7 +322,7 @@ def toy_panels(X: torch.Tensor, y: torch.Tensor, teacher_grid, x_adv: torch.Tens
                          arrowprops=dict(arrowstyle="->", color="gray", lw=0.8))
     keep = flipped
     axes[1].scatter(x_adv[keep, 0], x_adv[keep, 1],
-                    c=["tab:blue" if int(v) == 0 else "tab:red" for v in adv_label[keep]],
+                    c=_class_colors(adv_label[keep]),
                     marker="X", edgecolors="k", s=70, zorder=3)
     axes[1].scatter(X[keep, 0], X[keep, 1], facecolors="none", edgecolors="gray", s=30, zorder=2)
     score = "" if student_correct is None else f": {student_correct}/{len(X)} right"

@@ -64,11 +64,16 @@ def make_bank(seeds: Sequence[int], n: int = N_POINTS) -> Tuple[torch.Tensor, to
     return torch.stack([p[0] for p in pts]), torch.stack([p[1] for p in pts])
 
 
-class Standardize(nn.Module):
+def standardize(x: torch.Tensor) -> torch.Tensor:
     """``(x - 0.5) / INPUT_STD``: centred, unit-variance inputs for points uniform in [0, 1]^2."""
+    return (x - 0.5) / INPUT_STD
+
+
+class Standardize(nn.Module):
+    """:func:`standardize` as a layer (the first layer of :meth:`MLPBank.member`)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - 0.5) / INPUT_STD
+        return standardize(x)
 
 
 class MLPBank(nn.Module):
@@ -104,7 +109,7 @@ class MLPBank(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.dim() == 2
         h = x.view(len(self), -1, x.shape[-1]) if flat else x
-        h = (h - 0.5) / INPUT_STD  # normalisation inside the model, as in errlib.models (Standardize)
+        h = standardize(h)  # normalisation inside the model, as in errlib.models
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             h = torch.baddbmm(b, h, w)
             if i < len(self.weights) - 1:

@@ -63,6 +63,7 @@ import errlib  # noqa: E402,F401
 from errlib import attacks as E_attacks  # noqa: E402
 from errlib import train as E_train  # noqa: E402
 from errlib.data import load_dataset, to_float  # noqa: E402
+from errlib.errsets import make_targets  # noqa: E402
 from errlib.models import make_model  # noqa: E402
 
 # The default profile's work per stage (errlib/config.py, profile "default").
@@ -158,10 +159,9 @@ def train_source(X, y, n: int) -> torch.nn.Module:
     return model
 
 
-def targets_for(y: torch.Tensor, seed: int = 0) -> torch.Tensor:
-    """A uniformly random wrong class per image (D_rand's rule)."""
-    g = torch.Generator().manual_seed(seed)
-    return (y + torch.randint(1, 10, y.shape, generator=g)) % 10
+def targets_for(y: torch.Tensor) -> torch.Tensor:
+    """A uniformly random wrong class per image (errlib's ``other`` target rule, seed 0)."""
+    return make_targets(y, "other", 10, seed=0)
 
 
 # ----------------------------------------------------------------------------- attack

@@ -45,6 +45,7 @@ import importlib.util
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -125,23 +126,37 @@ def paired_ratio(times: Dict[str, List[float]], fast: str, slow: str) -> float:
 
 
 def load_rev_modules(rev: str):
-    """errlib's models.py, train.py, attacks.py at git revision (or in folder) ``rev``, as modules.
+    """errlib's models.py, train.py, attacks.py (and parallel.py where it exists) at git revision
+    (or in folder) ``rev``, as modules.
 
-    They become modules of package errlib whose relative imports (``from .data
-    import ...``) resolve to today's errlib.
+    They become modules of package errlib: their imports of each other (``from
+    .train import ...``) resolve to the same revision's modules, every other
+    relative import (``from .data import ...``) to today's errlib.
     """
     mods = {}
+    names = ("parallel", "models", "train", "attacks")  # dependencies first
     folder = Path(rev) if Path(rev).is_dir() else None
-    for name in ("models", "train", "attacks"):
+    sources = {}
+    for name in names:
         if folder is not None:
-            src = (folder / f"{name}.py").read_text()
+            path = folder / f"{name}.py"
+            src = path.read_text() if path.is_file() else None
         else:
-            src = subprocess.run(["git", "show", f"{rev}:errlib/{name}.py"], cwd=REPO, check=True,
-                                 capture_output=True, text=True).stdout
+            got = subprocess.run(["git", "show", f"{rev}:errlib/{name}.py"], cwd=REPO,
+                                 capture_output=True, text=True)
+            src = got.stdout if got.returncode == 0 else None
+        if src is None and name != "parallel":  # parallel.py is newer than the first baselines
+            raise FileNotFoundError(f"errlib/{name}.py not found at {rev!r}")
+        if src is not None:
+            sources[name] = src
+    siblings = re.compile(r"^(\s*from \.)(" + "|".join(sources) + r")( import )", re.M)
+    for name, src in sources.items():
+        src = siblings.sub(r"\1_bench_base_\2\3", src)  # imports of each other: the same revision
         modname = f"errlib._bench_base_{name}"
         spec = importlib.util.spec_from_loader(modname, loader=None)
         mod = importlib.util.module_from_spec(spec)
         mod.__package__ = "errlib"  # so ``from .data import ...`` resolves to today's errlib
+        sys.modules[modname] = mod
         exec(compile(src, f"{rev}:errlib/{name}.py", "exec"), mod.__dict__)
         mods[name] = mod
     return mods
@@ -526,6 +541,10 @@ def main(argv=None) -> dict:
     os.environ.setdefault("ERRLIB_PROGRESS", "0")
     os.environ.setdefault("ERRLIB_DOWNLOAD", "0")
     sz = SIZES["quick" if args.quick else "full"]
+    # errlib's allocator setting is process-wide: apply it before any contender runs, so all of
+    # them allocate alike (its own before/after figure: benchmarks/allocator.py)
+    from errlib.parallel import reuse_freed_memory
+    reuse = reuse_freed_memory()
     from errlib.data import data_root
     root = data_root()
     loadavg = lambda: [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None  # noqa: E731
@@ -533,6 +552,7 @@ def main(argv=None) -> dict:
             "torch": torch.__version__, "python": platform.python_version(),
             "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
             "threads": torch.get_num_threads(), "ignored_ERRLIB_THREADS": errlib_threads,
+            "reuse_freed_memory": reuse,
             "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"), "sizes": sz, "baseline_rev": args.baseline,
             "loadavg_start": loadavg()}
     try:

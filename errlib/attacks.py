@@ -23,7 +23,7 @@ from torch import nn
 
 from .data import check_pixels, to_float
 from .progress import progress_bar
-from .parallel import cpu_workers, in_num_threads, split_map
+from .parallel import cpu_workers, cpu_settings, split_map
 
 
 class L2Step:
@@ -147,7 +147,7 @@ def _pgd_batch(model: nn.Module, x0: torch.Tensor, x_start: torch.Tensor, labels
     return best_x, best_pred, best_loss
 
 
-@in_num_threads
+@cpu_settings
 def pgd(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, *, eps: float, steps: int,
         step_size: Optional[float] = None, norm: str = "l2", targeted: bool = True,
         random_start: bool = False, use_best: bool = True, batch_size: int = 512,

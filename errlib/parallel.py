@@ -1,4 +1,4 @@
-"""CPU threads, and splitting an attack's batch across them.
+"""CPU threads, splitting an attack's batch across them, and reusing freed memory.
 
 torch parallelises each operation over its intra-op threads (one per core by
 default). For PGD on the course's small CNN that scales poorly: every
@@ -11,21 +11,31 @@ per operation. In eval mode every example is computed independently, so the
 results are bitwise those of the unsplit attack on one thread.
 
 Measured on the 2-core machine this was written on (``benchmarks/run.py``,
-quiet machine, 2 threads, six runs): the split attack ran 1.03-1.94x the
-unsplit one and 1.14-1.90x torchattacks' ``PGDL2``; its own throughput was
-steady, torch's 2-thread operations were not. Training and prediction are not
-split: there the split measured 0.74x and 0.81x of torch's own 2-thread
-operations.
+quiet machine, 2 threads): with :func:`reuse_freed_memory` in force for every
+contender, the split attack ran 1.05-1.11x the unsplit one and 0.99-1.06x
+torchattacks' ``PGDL2`` (five runs). Before that setting existed the split ran
+1.03-1.94x the unsplit attack, because glibc's page faults slowed torch's
+2-thread operations more than the split's single-threaded workers, by an amount
+that changed from process to process. Training and prediction are not split:
+there the split measured 0.74x and 0.81x of torch's own 2-thread operations.
 
 ``ERRLIB_THREADS=N`` sets the thread count (unset: torch's, one per core);
 ``ERRLIB_THREADS=1`` turns the split off. Off the CPU nothing is split.
+
+The same entry points (:func:`errlib.train.fit`, :func:`errlib.train.predict`,
+:func:`errlib.attacks.pgd`) first call :func:`reuse_freed_memory`, which stops
+glibc from handing large freed tensors back to the operating system, to be
+page-faulted in again on the next step. ``ERRLIB_REUSE_MEMORY=0`` turns that off.
 """
 from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import ctypes
 import functools
 import os
+import platform
+import threading
 from typing import Callable, Dict, List, Optional, TypeVar
 
 import torch
@@ -64,10 +74,66 @@ def num_threads(n: Optional[int] = None):
         torch.set_num_threads(old)
 
 
-def in_num_threads(fn):
-    """Decorator: run ``fn`` inside :func:`num_threads` (so ``$ERRLIB_THREADS`` applies)."""
+# glibc's mallopt parameters (malloc.h) and errlib's values for them
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+MMAP_THRESHOLD_BYTES = 64 << 20
+TRIM_THRESHOLD_BYTES = 512 << 20
+_reuse_lock = threading.Lock()
+_reuse_state: Optional[bool] = None
+
+
+def _env_reuse_memory() -> bool:
+    value = os.environ.get("ERRLIB_REUSE_MEMORY", "").strip()
+    if value not in ("", "0", "1"):
+        raise ValueError(f"ERRLIB_REUSE_MEMORY must be 1 (reuse freed memory, the default) or 0 "
+                         f"(leave the C allocator's settings alone), got {value!r}")
+    return value != "0"
+
+
+def reuse_freed_memory() -> bool:
+    """Keep freed tensor memory in the process for reuse; True if that is in force.
+
+    glibc's ``malloc`` maps fresh pages for a block above its mmap threshold
+    and unmaps them on ``free``; it also gives the top of its heap back to the
+    system once more than its trim threshold is free. Both thresholds start at
+    128 KiB and rise with the largest block freed so far, so how often a tensor
+    library that allocates and frees tens of megabytes every step pays for
+    fresh pages (the kernel zero-fills each one on first touch) depends on what
+    the process happened to free before. Measured on the 2-core machine this
+    was written on: one training step of the course CNN took 0 or 2,100-5,700
+    minor page faults depending on that history, 1.45x slower with them.
+
+    This fixes glibc's mmap threshold at ``MMAP_THRESHOLD_BYTES`` (64 MiB) and
+    its trim threshold at ``TRIM_THRESHOLD_BYTES`` (512 MiB) with ``mallopt``:
+    freed blocks stay in the heap and the next step reuses them. Computed
+    values do not change, only where their memory comes from. Fresh processes
+    compared by ``benchmarks/allocator.py`` (4 pairs): repeated ``fit``,
+    ``pgd`` and ``predict`` calls 1.13x, 1.18x and 1.26x faster; a cold run of
+    notebooks 01-04 took the same time either way (258 s and 255 s). The cost:
+    up to 512 MiB of freed memory stays with the process instead of going back
+    to the system. Applied once per process, the first time an errlib entry
+    point runs; a no-op (False) where the C library is not glibc (macOS,
+    Windows, musl) or with ``ERRLIB_REUSE_MEMORY=0``.
+    """
+    global _reuse_state
+    with _reuse_lock:
+        if _reuse_state is None:
+            wanted = _env_reuse_memory()  # a bad value raises here, and is read again next call
+            _reuse_state = False
+            if wanted and platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+                mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+                if mallopt is not None:
+                    _reuse_state = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+                                        and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
+        return _reuse_state
+
+
+def cpu_settings(fn):
+    """Decorator for errlib's heavy entry points: :func:`reuse_freed_memory`
+    once, then ``fn`` inside :func:`num_threads` (so ``$ERRLIB_THREADS`` applies)."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        reuse_freed_memory()
         with num_threads():
             return fn(*args, **kwargs)
     return wrapper

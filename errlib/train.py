@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import check_pixels, to_float
-from .parallel import in_num_threads
+from .parallel import cpu_settings
 from .progress import progress_bar
 
 
@@ -70,7 +70,7 @@ def _augment(xb: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return padded[:, :, dy:dy + h, dx:dx + w]
 
 
-@in_num_threads
+@cpu_settings
 @torch.no_grad()
 def predict(model: nn.Module, X: torch.Tensor, *, batch_size: int = 512,
             device: Optional[torch.device] = None) -> torch.Tensor:
@@ -101,7 +101,7 @@ def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, **kwargs) -> fl
     return (predict(model, X, **kwargs) == y.cpu()).float().mean().item()
 
 
-@in_num_threads
+@cpu_settings
 def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 1,
         batch_size: int = 128, lr: float = 1e-3, optimizer: str = "adam",
         weight_decay: float = 0.0, schedule: str = "constant", augment: bool = False,

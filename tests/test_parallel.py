@@ -1,6 +1,12 @@
-"""errlib.parallel: an attack batch split across worker threads gives bitwise the same results."""
+"""errlib.parallel: an attack batch split across worker threads gives bitwise the same results;
+freed memory is reused instead of being faulted in again."""
 from __future__ import annotations
 
+import json
+import os
+import platform
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -8,6 +14,7 @@ import torch
 
 from errlib.attacks import pgd
 from errlib.models import make_model
+from errlib import parallel
 from errlib.parallel import chunk_slices, cpu_workers, num_threads, split_map
 from helpers import tiny_images, tiny_labels
 
@@ -77,3 +84,60 @@ def test_pgd_is_bitwise_identical_with_and_without_the_split():
     for n in (2, 3):  # 64-image batches cut into 32 + 32 and 22 + 21 + 21
         for field in ("x_adv", "pred", "loss", "success", "delta_norm"):
             assert torch.equal(getattr(runs[n], field), getattr(runs[1], field)), field
+
+
+GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+
+# A child process: after errlib's entry point (predict) has run, allocate, touch and free a
+# 40 MB tensor six times; print the minor page faults of each round.
+_FAULTS_CHILD = """
+import json, resource, torch
+from errlib import parallel
+from errlib.models import make_model
+from errlib.train import predict
+predict(make_model("mlp", "mnist", seed=0), torch.rand(4, 1, 28, 28))
+faults = []
+for _ in range(6):
+    f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    t = torch.empty(10 * 2**20).fill_(1.0)
+    del t
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
+print(json.dumps({"in_force": parallel._reuse_state, "faults": faults}))
+"""
+
+
+def _faults_in_child(flag: str) -> dict:
+    env = dict(os.environ, ERRLIB_REUSE_MEMORY=flag, ERRLIB_THREADS="1")
+    res = subprocess.run([sys.executable, "-c", _FAULTS_CHILD], env=env, capture_output=True, text=True,
+                         check=True, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(not GLIBC, reason="the allocator setting applies to glibc only")
+def test_entry_points_make_freed_tensor_memory_reusable_without_new_page_faults():
+    block = (40 * 2**20) // os.sysconf("SC_PAGE_SIZE")  # pages of one 40 MB tensor
+
+    def refaulted(run):  # rounds after the first that faulted at least half the tensor in afresh
+        return sum(f > block // 2 for f in run["faults"][1:])
+
+    reused = _faults_in_child("1")
+    assert reused["in_force"] is True
+    assert reused["faults"][0] > block // 2  # the first round maps it: the count is real
+    assert refaulted(reused) <= 1, reused  # then the freed block is reused (one stray re-fault seen)
+    control = _faults_in_child("0")  # glibc's defaults: a 40 MB block is mapped afresh every time
+    assert control["in_force"] is False
+    assert refaulted(control) == 5, control
+
+
+def test_reuse_freed_memory_rejects_a_bad_setting_and_reads_it_again(monkeypatch):
+    monkeypatch.setattr(parallel, "_reuse_state", None)
+    monkeypatch.setenv("ERRLIB_REUSE_MEMORY", "yes")
+    with pytest.raises(ValueError, match="ERRLIB_REUSE_MEMORY must be 1 .* or 0"):
+        parallel.reuse_freed_memory()
+    assert parallel._reuse_state is None  # nothing was decided; the next call reads the setting again
+    monkeypatch.setenv("ERRLIB_REUSE_MEMORY", "0")
+    assert parallel.reuse_freed_memory() is False
+    monkeypatch.setenv("ERRLIB_REUSE_MEMORY", "1")
+    assert parallel.reuse_freed_memory() is False  # decided once per process
+    monkeypatch.setattr(parallel, "_reuse_state", None)
+    assert parallel.reuse_freed_memory() is GLIBC

@@ -1,0 +1,96 @@
+"""Before/after figure for errlib.parallel.reuse_freed_memory (glibc's mmap and trim thresholds).
+
+The setting is process-wide and can only be compared across processes, so this
+script starts fresh Python processes, alternating ``ERRLIB_REUSE_MEMORY=0`` (glibc's
+defaults) and ``=1`` (errlib's default), each running the same workload on the
+course CNN: a training epoch, a PGD attack and a prediction pass, each timed on
+its first call (as a notebook makes it) and on two repeats, with the minor page
+faults each call took. Prints a table and the paired ratios; ``--out`` writes JSON.
+
+    .venv/bin/python benchmarks/allocator.py [--rounds 4] [--out FILE]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+STAGES = ("fit", "pgd", "predict")
+
+
+def workload() -> dict:
+    """Run in a child process: seconds and minor page faults per call, per stage."""
+    import torch
+
+    from errlib.attacks import pgd
+    from errlib.models import make_model
+    from errlib.parallel import reuse_freed_memory
+    from errlib.train import fit, predict
+
+    gen = torch.Generator().manual_seed(0)
+    X = (torch.rand(5120, 1, 28, 28, generator=gen) * 255).to(torch.uint8)
+    y = torch.randint(0, 10, (5120,), generator=gen)
+    model = make_model("cnn", "mnist", seed=0)
+    calls = {"fit": lambda: fit(model, X, y, epochs=1, seed=0, progress=False),
+             "pgd": lambda: pgd(model, X[:512].float() / 255, (y[:512] + 1) % 10, eps=2.0, steps=20,
+                                progress=False),
+             "predict": lambda: predict(model, X)}
+    out = {"reuse_freed_memory": reuse_freed_memory(), "threads": torch.get_num_threads()}
+    for stage in STAGES:
+        rows = []
+        for _ in range(3):  # the first call is the cold one
+            f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            t0 = time.perf_counter()
+            calls[stage]()
+            rows.append((time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0))
+        out[stage] = {"first_s": rows[0][0], "repeat_s": min(r[0] for r in rows[1:]),
+                      "first_faults": rows[0][1], "repeat_faults": max(r[1] for r in rows[1:])}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=4, help="process pairs (default 4)")
+    ap.add_argument("--out", help="write the runs as JSON here")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(workload()))
+        return
+    runs = {"0": [], "1": []}
+    for r in range(args.rounds):
+        for flag in (("0", "1") if r % 2 == 0 else ("1", "0")):
+            env = dict(os.environ, ERRLIB_REUSE_MEMORY=flag)
+            res = subprocess.run([sys.executable, __file__, "--child"], env=env, check=True,
+                                 capture_output=True, text=True)
+            runs[flag].append(json.loads(res.stdout.strip().splitlines()[-1]))
+            print(f"round {r + 1}, ERRLIB_REUSE_MEMORY={flag}: "
+                  + ", ".join(f"{s} {runs[flag][-1][s]['first_s']:.2f}s" for s in STAGES), flush=True)
+    print(f"\n{'call':<16}{'glibc defaults':>16}{'errlib':>10}{'ratio':>8}{'faults (defaults -> errlib)':>32}")
+    summary = {}
+    for stage in STAGES:
+        for kind in ("first", "repeat"):
+            before = [run[stage][f"{kind}_s"] for run in runs["0"]]
+            after = [run[stage][f"{kind}_s"] for run in runs["1"]]
+            ratio = statistics.median(b / a for b, a in zip(before, after))
+            faults = (statistics.median(run[stage][f"{kind}_faults"] for run in runs["0"]),
+                      statistics.median(run[stage][f"{kind}_faults"] for run in runs["1"]))
+            summary[f"{stage}_{kind}"] = {"defaults_s": statistics.median(before),
+                                          "errlib_s": statistics.median(after),
+                                          "paired_ratio": ratio, "faults": faults}
+            print(f"{stage + ' ' + kind:<16}{statistics.median(before):>15.3f}s{statistics.median(after):>9.3f}s"
+                  f"{ratio:>7.2f}x{faults[0]:>20.0f} -> {faults[1]:.0f}")
+    print("(median over rounds; ratio = time with glibc's defaults / time with errlib's setting, "
+          "paired by round; faults = minor page faults per call)")
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({"runs": runs, "summary": summary, "loadavg": os.getloadavg()}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

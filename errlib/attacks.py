@@ -168,13 +168,14 @@ def pgd(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, *, eps: float, 
     (no parameter gradients are computed); both are restored afterwards.
     Results come back on the input's device. On a CPU with several threads
     each batch is split across worker threads (:mod:`errlib.parallel`); the
-    results are bitwise those of the attack on one thread. ``$ERRLIB_THREADS``
-    sets the thread count.
+    results equal the attack's on one thread up to float rounding (bitwise on
+    the machine this was written on). ``$ERRLIB_THREADS`` sets the thread count.
 
-    ``batch_size`` images are attacked at once; 512 (default) keeps the course
-    CNN's activations in cache on a CPU: 1.5x the throughput of 1024 (1 thread)
-    (``benchmarks/run.py``, "attack_batch"). Examples are attacked independently:
-    512 and 1024 gave bitwise-identical results there.
+    ``batch_size`` images are attacked at once; 512 (default) measured 1.5x the
+    throughput of 1024 on a CPU (1 thread, glibc's allocator defaults), 0.88-1.08x
+    with errlib's allocator setting (2 threads; ``benchmarks/run.py``,
+    "attack_batch"). Examples are attacked independently: 512 and 1024 gave
+    bitwise-identical results there.
     """
     check_attack_args(eps, steps, norm)
     if step_size is None:

@@ -8,7 +8,9 @@ backward passes, is cut in two and re-joined dozens of times per step.
 thread, each chunk attacked start to finish in its own worker thread on one
 intra-op thread (:func:`split_map`), so the cores meet once per batch, not once
 per operation. In eval mode every example is computed independently, so the
-results are bitwise those of the unsplit attack on one thread.
+results equal the unsplit attack's up to float rounding: bitwise on the 2-core
+AVX2 machine this was written on, up to 2.4e-7 apart on a 16-core AVX-512 Xeon
+(tests/test_parallel.py).
 
 Measured on the 2-core machine this was written on (``benchmarks/run.py``,
 quiet machine, 2 threads): with :func:`reuse_freed_memory` in force for every

@@ -72,18 +72,26 @@ def _cnn_problem(n=96, seed=0):
     return x, tiny_labels(n, 10, seed=seed + 1)
 
 
-def test_pgd_is_bitwise_identical_with_and_without_the_split():
+FIELDS = ("x_adv", "pred", "loss", "success", "delta_norm")
+
+
+def test_split_pgd_matches_the_unsplit_attack_random_starts_included():
+    """Bitwise on the 2-core AVX2 machine this was written on; not on every CPU (a 16-core
+    AVX-512 Xeon differed by up to 2.4e-7, also from each chunk attacked alone)."""
     model = make_model("cnn", "mnist", seed=0)
     x, t = _cnn_problem()
     runs = {}
     for n in (1, 2, 3):
         with num_threads(n):
-            torch.manual_seed(0)
-            res = pgd(model, x, t, eps=2.0, steps=3, random_start=True, batch_size=64, progress=False)
-            runs[n] = res
-    for n in (2, 3):  # 64-image batches cut into 32 + 32 and 22 + 21 + 21
-        for field in ("x_adv", "pred", "loss", "success", "delta_norm"):
-            assert torch.equal(getattr(runs[n], field), getattr(runs[1], field)), field
+            torch.manual_seed(0)  # random starts are drawn for the whole batch, before the split
+            runs[n] = pgd(model, x, t, eps=2.0, steps=3, random_start=True, batch_size=64, progress=False)
+    for n in (2, 3):  # 64-image batches cut into 32 + 32 and 22 + 21 + 21, the last 32 likewise
+        for field in FIELDS:
+            a, b = getattr(runs[n], field), getattr(runs[1], field)
+            if a.is_floating_point():
+                torch.testing.assert_close(a, b, rtol=0, atol=1e-5, msg=field)
+            else:
+                assert torch.equal(a, b), field
 
 
 GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"

@@ -144,6 +144,7 @@ def test_errlib_threads_sets_and_restores_the_thread_count(monkeypatch):
     from errlib.attacks import pgd
     from errlib.parallel import num_threads
 
+    monkeypatch.setenv("ERRLIB_DEVICE", "cpu")  # threads and the split are the CPU's, also on a GPU machine
     before = torch.get_num_threads()
     X, y = separable(32)
     for want in (1, 2):
@@ -177,6 +178,7 @@ def test_errlib_threads_sets_and_restores_the_thread_count(monkeypatch):
 def test_fit_uses_the_multi_tensor_optimizer_with_bitwise_the_same_weights(monkeypatch, optimizer, cls):
     from errlib.models import make_model
 
+    monkeypatch.setenv("ERRLIB_DEVICE", "cpu")  # the claim is the CPU's; CUDA training is not deterministic
     X = tiny_images(96, shape=(1, 28, 28))
     y = torch.arange(96) % 10
     orig = getattr(torch.optim, cls)

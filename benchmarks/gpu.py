@@ -11,6 +11,12 @@ profile's estimated time (source 30 epochs on 50k images; 2 error sets of 50k
 images x 100 steps; 2 students x 30 epochs); ``--out`` writes JSON.
 
     python benchmarks/gpu.py [--n-train 50000] [--n-attack 2000] [--out FILE]
+                             [--channels-last] [--cudnn-benchmark]
+
+``--channels-last`` converts the model to channels-last memory format (errlib's
+ResNet-18 is channels-first); ``--cudnn-benchmark`` sets
+``torch.backends.cudnn.benchmark`` (cuDNN times its algorithms per shape): two
+candidate optimisations, measured here before errlib adopts either.
 """
 from __future__ import annotations
 
@@ -44,6 +50,8 @@ def main() -> None:
     ap.add_argument("--n-train", type=int, default=50000, help="images in the timed training epoch")
     ap.add_argument("--n-attack", type=int, default=2000, help="images attacked (100 steps each)")
     ap.add_argument("--out", help="write the results as JSON here")
+    ap.add_argument("--channels-last", action="store_true", help="the model in channels-last memory format")
+    ap.add_argument("--cudnn-benchmark", action="store_true", help="torch.backends.cudnn.benchmark = True")
     args = ap.parse_args()
     if not torch.cuda.is_available():
         sys.exit("benchmarks/gpu.py needs a CUDA device")
@@ -52,12 +60,16 @@ def main() -> None:
     gen = torch.Generator().manual_seed(0)
     X = torch.randint(0, 256, (args.n_train, 3, 32, 32), dtype=torch.uint8, generator=gen)
     y = torch.randint(0, 10, (args.n_train,), generator=gen)
+    torch.backends.cudnn.benchmark = args.cudnn_benchmark
     res = {"device": torch.cuda.get_device_name(), "torch": torch.__version__,
-           "n_train": args.n_train, "n_attack": args.n_attack, "modes": {}}
+           "n_train": args.n_train, "n_attack": args.n_attack, "channels_last": args.channels_last,
+           "cudnn_benchmark": args.cudnn_benchmark, "modes": {}}
     for mode in ("fp32", "bf16"):
         amp = (torch.autocast("cuda", dtype=torch.bfloat16) if mode == "bf16"
                else contextlib.nullcontext())
         model = make_model(cfg.model, "cifar10", seed=0).to(dev)
+        if args.channels_last:
+            model.to(memory_format=torch.channels_last)
         train = lambda n: fit(model, X[:n], y[:n], epochs=1, batch_size=cfg.batch_size, lr=cfg.lr,  # noqa: E731
                               optimizer=cfg.optimizer, schedule=cfg.schedule, augment=cfg.augment,
                               seed=0, progress=False)
@@ -86,7 +98,8 @@ def main() -> None:
     m = res["modes"]
     print(f"bf16 autocast vs fp32: fit {m['bf16']['fit_images_per_s'] / m['fp32']['fit_images_per_s']:.2f}x, "
           f"pgd {m['bf16']['pgd_image_steps_per_s'] / m['fp32']['pgd_image_steps_per_s']:.2f}x "
-          f"({res['device']}, torch {res['torch']})")
+          f"({res['device']}, torch {res['torch']}, channels_last {args.channels_last}, "
+          f"cudnn.benchmark {args.cudnn_benchmark})")
     if args.out:
         Path(args.out).write_text(json.dumps(res, indent=1))
 

@@ -1,5 +1,5 @@
-"""errlib.parallel: an attack batch split across worker threads gives bitwise the same results;
-freed memory is reused instead of being faulted in again."""
+"""errlib.parallel: an attack batch split across worker threads gives the same results (to
+float rounding); freed memory is reused instead of being faulted in again."""
 from __future__ import annotations
 
 import json

@@ -77,14 +77,13 @@ def main() -> None:
         for kind in ("first", "repeat"):
             before = [run[stage][f"{kind}_s"] for run in runs["0"]]
             after = [run[stage][f"{kind}_s"] for run in runs["1"]]
-            ratio = statistics.median(b / a for b, a in zip(before, after))
-            faults = (statistics.median(run[stage][f"{kind}_faults"] for run in runs["0"]),
-                      statistics.median(run[stage][f"{kind}_faults"] for run in runs["1"]))
-            summary[f"{stage}_{kind}"] = {"defaults_s": statistics.median(before),
-                                          "errlib_s": statistics.median(after),
-                                          "paired_ratio": ratio, "faults": faults}
-            print(f"{stage + ' ' + kind:<16}{statistics.median(before):>15.3f}s{statistics.median(after):>9.3f}s"
-                  f"{ratio:>7.2f}x{faults[0]:>20.0f} -> {faults[1]:.0f}")
+            row = {"defaults_s": statistics.median(before), "errlib_s": statistics.median(after),
+                   "paired_ratio": statistics.median(b / a for b, a in zip(before, after)),
+                   "faults": [statistics.median(run[stage][f"{kind}_faults"] for run in runs[flag])
+                              for flag in ("0", "1")]}
+            summary[f"{stage}_{kind}"] = row
+            print(f"{stage + ' ' + kind:<16}{row['defaults_s']:>15.3f}s{row['errlib_s']:>9.3f}s"
+                  f"{row['paired_ratio']:>7.2f}x{row['faults'][0]:>20.0f} -> {row['faults'][1]:.0f}")
     print("(median over rounds; ratio = time with glibc's defaults / time with errlib's setting, "
           "paired by round; faults = minor page faults per call)")
     if args.out:

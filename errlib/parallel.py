@@ -84,6 +84,11 @@ _reuse_lock = threading.Lock()
 _reuse_state: Optional[bool] = None
 
 
+def on_glibc() -> bool:
+    """Whether this process runs on Linux with glibc, the C library :func:`reuse_freed_memory` tunes."""
+    return platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+
+
 def _env_reuse_memory() -> bool:
     value = os.environ.get("ERRLIB_REUSE_MEMORY", "").strip()
     if value not in ("", "0", "1"):
@@ -122,7 +127,7 @@ def reuse_freed_memory() -> bool:
         if _reuse_state is None:
             wanted = _env_reuse_memory()  # a bad value raises here, and is read again next call
             _reuse_state = False
-            if wanted and platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+            if wanted and on_glibc():
                 mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
                 if mallopt is not None:
                     _reuse_state = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
 import sys
 import threading
@@ -15,7 +14,8 @@ import torch
 from errlib.attacks import pgd
 from errlib.models import make_model
 from errlib import parallel
-from errlib.parallel import chunk_slices, cpu_workers, num_threads, split_map
+from errlib.parallel import chunk_slices, cpu_workers, num_threads, on_glibc, split_map
+from conftest import REPO
 from helpers import tiny_images, tiny_labels
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
@@ -94,7 +94,7 @@ def test_split_pgd_matches_the_unsplit_attack_random_starts_included():
                 assert torch.equal(a, b), field
 
 
-GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+GLIBC = on_glibc()
 
 # A child process: after errlib's entry point (predict) has run, allocate, touch and free a
 # 40 MB tensor six times; print the minor page faults of each round.
@@ -117,7 +117,7 @@ print(json.dumps({"in_force": parallel._reuse_state, "faults": faults}))
 def _faults_in_child(flag: str) -> dict:
     env = dict(os.environ, ERRLIB_REUSE_MEMORY=flag, ERRLIB_THREADS="1")
     res = subprocess.run([sys.executable, "-c", _FAULTS_CHILD], env=env, capture_output=True, text=True,
-                         check=True, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+                         check=True, cwd=REPO)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 

@@ -144,7 +144,7 @@ def train_bank(bank: MLPBank, X: torch.Tensor, y: torch.Tensor, weight: Optional
         weight = torch.ones(y.shape)
     weight = weight.float()
     denom = weight.sum(1).clamp_min(1e-12)
-    opt = torch.optim.Adam(bank.parameters(), lr=lr, foreach=True)  # as errlib.train.fit: same results
+    opt = torch.optim.Adam(bank.parameters(), lr=lr, foreach=True)  # bitwise the per-parameter loop's weights
     bank.train()
     # One thread: the toy's tensors are tiny, and splitting them over threads costs more
     # than it saves (2 shared cores: 5-7 ms per training step on one thread, 15-100 ms on two).

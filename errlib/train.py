@@ -52,6 +52,19 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed))
 
 
+def adam_kernel(device: torch.device) -> Dict[str, bool]:
+    """Adam's implementation for ``device``: ``{"fused": True}`` on the CPU and CUDA, else foreach.
+
+    The fused kernel updates every parameter in one pass. It computes Adam's
+    update with a different rounding from the per-parameter loop (the same
+    formula; weights differ in the last bits after a step, tests/test_train.py);
+    a course-CNN epoch ran 1.06x the foreach kernel (7 paired epochs, 2 cores,
+    2 threads; ``benchmarks/README.md``). foreach (one multi-tensor call per
+    step) elsewhere, e.g. on Apple's ``mps``.
+    """
+    return {"fused": True} if device.type in ("cpu", "cuda") else {"foreach": True}
+
+
 def _check_xy(X: torch.Tensor, y: torch.Tensor, what: str) -> None:
     if len(X) == 0:
         raise ValueError(f"{what}: got an empty set of images; pass at least one example")
@@ -139,12 +152,9 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 1,
     if dev.type != "cpu":  # one host-to-device copy of the (uint8) data instead of one per batch
         X, y = X.to(dev), y.to(dev)
     params = [p for p in model.parameters() if p.requires_grad]
-    # foreach=True: one multi-tensor kernel per update step instead of one per parameter.
-    # torch defaults to it on CUDA only; on the CPU it gives bitwise-identical weights
-    # (tests/test_train.py) and a course-CNN epoch 3-5% faster (2 cores, 2 threads).
     if optimizer == "adam":
-        opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, foreach=True)
-    else:
+        opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, **adam_kernel(dev))
+    else:  # foreach: bitwise the weights of the per-parameter loop on the CPU (tests/test_train.py)
         opt = torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay,
                               foreach=True)
     n = len(X)

@@ -33,10 +33,12 @@ def test_quick_benchmark_writes_expected_keys(mnist_root, tmp_path):
     assert "ratio_errlib_vs_torchattacks" in a
     for k in ("errlib", "bare", "dataloader_w0", "dataloader_w1", "dataloader"):
         assert "images_per_s" in t[k]
-    assert {"ratio_errlib_vs_bare", "ratio_errlib_vs_dataloader", "dataloader_best"} <= set(t)
+    assert {"ratio_errlib_vs_bare", "ratio_errlib_vs_dataloader", "ratio_errlib_vs_mnist_example",
+            "dataloader_best", "mnist_example"} <= set(t)
     assert {"source_epoch", "attack", "students"} == set(f["stages"])
     for s in f["stages"].values():
         assert {"limit_s", "measured_s", "measured_over_limit"} <= set(s)
     assert res["end_to_end"]["measured"] is False
-    assert set(res["targets"]) == {"attack_vs_torchattacks", "train_vs_bare", "train_vs_dataloader"}
+    assert set(res["targets"]) == {"attack_vs_torchattacks", "train_vs_bare", "train_vs_dataloader",
+                                   "train_vs_mnist_example"}
     assert "| attack" in res["table"] and proc.stdout.strip()

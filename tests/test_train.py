@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from errlib.train import evaluate, fit, pick_device, predict
+from errlib.train import adam_kernel, evaluate, fit, pick_device, predict
 from helpers import tiny_images, tiny_model
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
@@ -174,26 +174,44 @@ def test_errlib_threads_sets_and_restores_the_thread_count(monkeypatch):
             pass
 
 
-@pytest.mark.parametrize("optimizer,cls", [("adam", "Adam"), ("sgd", "SGD")])
-def test_fit_uses_the_multi_tensor_optimizer_with_bitwise_the_same_weights(monkeypatch, optimizer, cls):
+def _train_with(monkeypatch, optimizer, cls, **impl):
+    """fit's weights after 3 epochs on tiny data, with torch.optim.<cls> forced to ``impl``;
+    also the implementation keywords fit asked for."""
     from errlib.models import make_model
 
-    monkeypatch.setenv("ERRLIB_DEVICE", "cpu")  # the claim is the CPU's; CUDA training is not deterministic
     X = tiny_images(96, shape=(1, 28, 28))
     y = torch.arange(96) % 10
     orig = getattr(torch.optim, cls)
-    seen = []
+    asked = []
 
-    def train(foreach):
-        def make(*args, **kwargs):
-            seen.append(kwargs.get("foreach"))
-            return orig(*args, **{**kwargs, "foreach": foreach})
-        monkeypatch.setattr(torch.optim, cls, make)
-        model = make_model("cnn", "mnist", seed=0)
-        fit(model, X, y, epochs=3, batch_size=16, optimizer=optimizer, lr=0.01, weight_decay=1e-3,
-            schedule="onecycle", progress=False)
-        return torch.cat([p.detach().flatten() for p in model.parameters()])
+    def make(*args, **kwargs):
+        asked.append({k: kwargs[k] for k in ("foreach", "fused") if k in kwargs})
+        kwargs = {k: v for k, v in kwargs.items() if k not in ("foreach", "fused")}
+        return orig(*args, **kwargs, **impl)
+    monkeypatch.setattr(torch.optim, cls, make)
+    model = make_model("cnn", "mnist", seed=0)
+    fit(model, X, y, epochs=3, batch_size=16, optimizer=optimizer, lr=0.01, weight_decay=1e-3,
+        schedule="onecycle", progress=False)
+    monkeypatch.setattr(torch.optim, cls, orig)
+    return torch.cat([p.detach().flatten() for p in model.parameters()]), asked
 
-    fast, slow = train(True), train(False)
-    assert seen == [True, True]  # fit asks for foreach itself
+
+def test_fit_uses_multi_tensor_sgd_with_bitwise_the_same_weights(monkeypatch):
+    monkeypatch.setenv("ERRLIB_DEVICE", "cpu")  # the claim is the CPU's; CUDA training is not deterministic
+    fast, asked = _train_with(monkeypatch, "sgd", "SGD", foreach=True)
+    slow, _ = _train_with(monkeypatch, "sgd", "SGD", foreach=False)
+    assert asked == [{"foreach": True}]  # fit asks for foreach itself
     assert torch.equal(fast, slow)
+
+
+def test_fit_uses_fused_adam_with_the_same_weights_to_rounding(monkeypatch):
+    monkeypatch.setenv("ERRLIB_DEVICE", "cpu")
+    fused, asked = _train_with(monkeypatch, "adam", "Adam", fused=True)
+    loop, _ = _train_with(monkeypatch, "adam", "Adam", foreach=False)
+    assert asked == [{"fused": True}]  # fit asks for the fused kernel on the CPU
+    from errlib.models import make_model
+    init = torch.cat([p.detach().flatten() for p in make_model("cnn", "mnist", seed=0).parameters()])
+    assert (fused - init).abs().max() > 0.05  # 18 steps of lr 0.01 moved the weights...
+    assert (fused - loop).abs().max() < 1e-4  # ...and both kernels moved them alike, to rounding
+    assert adam_kernel(torch.device("mps")) == {"foreach": True}
+    assert adam_kernel(torch.device("cuda")) == {"fused": True}

@@ -58,9 +58,9 @@ def adam_kernel(device: torch.device) -> Dict[str, bool]:
     The fused kernel updates every parameter in one pass. It computes Adam's
     update with a different rounding from the per-parameter loop (the same
     formula; weights differ in the last bits after a step, tests/test_train.py);
-    a course-CNN epoch ran 1.06x the foreach kernel (7 paired epochs, 2 cores,
-    2 threads; ``benchmarks/README.md``). foreach (one multi-tensor call per
-    step) elsewhere, e.g. on Apple's ``mps``.
+    a course-CNN epoch ran 1.02-1.08x (median 1.05x) the foreach kernel in six
+    benchmark runs (2 cores, 2 threads; ``benchmarks/README.md``). foreach (one
+    multi-tensor call per step) elsewhere, e.g. on Apple's ``mps``.
     """
     return {"fused": True} if device.type in ("cpu", "cuda") else {"foreach": True}
 

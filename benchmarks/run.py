@@ -65,7 +65,7 @@ import torch.nn.functional as F  # noqa: E402
 import errlib  # noqa: E402,F401
 from errlib import attacks as E_attacks  # noqa: E402
 from errlib import train as E_train  # noqa: E402
-from errlib.data import load_dataset, to_float  # noqa: E402
+from errlib.data import dataset_info, load_dataset, to_float  # noqa: E402
 from errlib.errsets import make_targets  # noqa: E402
 from errlib.models import make_model  # noqa: E402
 
@@ -271,10 +271,11 @@ def bench_training(X, y, root, sz, ref_mods=None) -> dict:
                                            shuffle=True, num_workers=num_workers)
 
     loaders = {nw: loader(transforms.ToTensor(), nw) for nw in (0, 1)}
-    # The example's own transform normalises each image as it is loaded; its network then
-    # starts at the first convolution (errlib's models normalise in their first layer).
-    example = loader(transforms.Compose([transforms.ToTensor(),
-                                         transforms.Normalize((0.1307,), (0.3081,))]), 0)
+    # The example's own transform normalises each image as it is loaded (with MNIST's
+    # 0.1307 / 0.3081, errlib's constants too); its network then starts at the first
+    # convolution (errlib's models normalise in their first layer).
+    info = dataset_info("mnist")
+    example = loader(transforms.Compose([transforms.ToTensor(), transforms.Normalize(info.mean, info.std)]), 0)
 
     def fresh():
         return make_model("cnn", "mnist", seed=0)

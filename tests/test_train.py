@@ -188,11 +188,11 @@ def _train_with(monkeypatch, optimizer, cls, **impl):
         asked.append({k: kwargs[k] for k in ("foreach", "fused") if k in kwargs})
         kwargs = {k: v for k, v in kwargs.items() if k not in ("foreach", "fused")}
         return orig(*args, **kwargs, **impl)
-    monkeypatch.setattr(torch.optim, cls, make)
     model = make_model("cnn", "mnist", seed=0)
-    fit(model, X, y, epochs=3, batch_size=16, optimizer=optimizer, lr=0.01, weight_decay=1e-3,
-        schedule="onecycle", progress=False)
-    monkeypatch.setattr(torch.optim, cls, orig)
+    with monkeypatch.context() as patch:  # undone on return, so the next call patches the original
+        patch.setattr(torch.optim, cls, make)
+        fit(model, X, y, epochs=3, batch_size=16, optimizer=optimizer, lr=0.01, weight_decay=1e-3,
+            schedule="onecycle", progress=False)
     return torch.cat([p.detach().flatten() for p in model.parameters()]), asked
 
 

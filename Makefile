@@ -5,7 +5,7 @@ PY      := $(VENV)/bin/python
 PROFILE ?= default
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup course test bench clean-runs
+.PHONY: setup course test bench clean-runs notebooks
 
 # The virtual environment, rebuilt only when requirements.txt or pyproject.toml change.
 $(STAMP): requirements.txt pyproject.toml
@@ -31,3 +31,8 @@ bench: $(STAMP)
 
 clean-runs:
 	rm -rf data/runs
+
+# Rebuild each notebooks/NN_*.ipynb from its paired percent-format source NN_*.py (edit the .py;
+# a test checks the pair is in sync). Outputs stay stripped.
+notebooks: $(STAMP)
+	$(VENV)/bin/jupytext --to ipynb --update notebooks/[0-9][0-9]_*.py

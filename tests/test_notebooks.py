@@ -21,6 +21,21 @@ NOTEBOOKS = sorted(NB_DIR.glob("[0-9][0-9]_*.ipynb"))
 PART_ONE = [p for p in NOTEBOOKS if p.name[:2] in ("01", "02", "03", "04")]
 
 
+def _cells(nb):
+    return [(c.cell_type, c.source.strip(), sorted(c.get("metadata", {}).get("tags", []))) for c in nb.cells]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_paired_text_source_in_sync(path):
+    """Each notebook has a jupytext percent-format twin (``NN_name.py``, the reviewable source) with
+    the same cells; ``make notebooks`` rebuilds the ``.ipynb`` from edited ``.py`` files."""
+    jupytext = pytest.importorskip("jupytext")
+    twin = path.with_suffix(".py")
+    assert twin.is_file(), f"{path.name} has no paired source {twin.name}; run `make notebooks`"
+    assert _cells(jupytext.read(twin)) == _cells(nbformat.read(path, as_version=4)), (
+        f"{path.name} and {twin.name} differ; edit the .py and run `make notebooks`")
+
+
 def test_course_notebooks_exist():
     assert [p.name[:2] for p in PART_ONE] == ["01", "02", "03", "04"]
 

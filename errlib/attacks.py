@@ -14,8 +14,9 @@ own input (see :mod:`errlib.models`).
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +25,14 @@ from torch import nn
 from .data import check_pixels, to_float
 from .progress import progress_bar
 from .parallel import cpu_workers, cpu_settings, split_map
+
+
+def _draw(sampler, shape, like: torch.Tensor, generator: Optional[torch.Generator]) -> torch.Tensor:
+    """``sampler(shape)`` (``torch.rand``/``torch.randn``) with ``like``'s dtype and device,
+    drawn from ``generator`` on its own device (``None``: torch's global generator, on ``like``'s)."""
+    if generator is None:
+        return sampler(shape, dtype=like.dtype, device=like.device)
+    return sampler(shape, dtype=like.dtype, device=generator.device, generator=generator).to(like.device)
 
 
 class L2Step:
@@ -45,11 +54,11 @@ class L2Step:
         # Clamping to the box after the radial projection can only shrink |delta|.
         return (x0 + delta).clamp_(0.0, 1.0)
 
-    def random_start(self, x0: torch.Tensor) -> torch.Tensor:
+    def random_start(self, x0: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         # A uniformly random direction scaled to a radius drawn uniformly in the ball.
-        d = torch.randn_like(x0)
+        d = _draw(torch.randn, x0.shape, x0, generator)
         d = d / d.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (x0.dim() - 1))
-        r = torch.rand(len(x0), device=x0.device).view(-1, *[1] * (x0.dim() - 1))
+        r = _draw(torch.rand, (len(x0),), x0, generator).view(-1, *[1] * (x0.dim() - 1))
         return self.project(x0 + self.eps * r * d, x0)
 
     def norm_of(self, delta: torch.Tensor) -> torch.Tensor:
@@ -70,8 +79,8 @@ class LinfStep:
     def project(self, x: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         return torch.max(torch.min(x, x0 + self.eps), x0 - self.eps).clamp_(0.0, 1.0)
 
-    def random_start(self, x0: torch.Tensor) -> torch.Tensor:
-        return self.project(x0 + (2 * torch.rand_like(x0) - 1) * self.eps, x0)
+    def random_start(self, x0: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        return self.project(x0 + (2 * _draw(torch.rand, x0.shape, x0, generator) - 1) * self.eps, x0)
 
     def norm_of(self, delta: torch.Tensor) -> torch.Tensor:
         return delta.flatten(1).abs().amax(dim=1)
@@ -109,6 +118,7 @@ def default_step_size(eps: float, steps: int) -> float:
 
 
 def check_attack_args(eps: float, steps: int, norm: str) -> None:
+    """Raise a ValueError naming the bad argument (before any compute)."""
     if norm not in STEPS:
         raise ValueError(f"unknown norm {norm!r}; allowed: {', '.join(STEPS)}")
     if not (isinstance(eps, (int, float)) and eps > 0):
@@ -117,8 +127,32 @@ def check_attack_args(eps: float, steps: int, norm: str) -> None:
         raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
 
 
-def _pgd_batch(model: nn.Module, x0: torch.Tensor, x_start: torch.Tensor, labels: torch.Tensor,
-               stepper, steps: int, targeted: bool, use_best: bool):
+def _check_pgd_args(x, labels, eps, steps, step_size, norm) -> float:
+    """Validate :func:`pgd`'s inputs; return the step size (the default when ``None``)."""
+    check_attack_args(eps, steps, norm)
+    if step_size is None:
+        step_size = default_step_size(eps, steps)
+    if not step_size > 0:
+        raise ValueError(f"step_size must be positive, got {step_size!r}")
+    if len(x) != len(labels):
+        raise ValueError(f"x has {len(x)} images but labels has {len(labels)} entries")
+    if len(x) == 0:
+        raise ValueError("pgd got an empty batch of images")
+    check_pixels(x, "attack inputs")
+    return step_size
+
+
+class _Best(NamedTuple):
+    """One chunk's kept iterate: ``x`` (n, C, H, W), ``pred`` (n,) and ``loss`` (n,) at it."""
+
+    x: torch.Tensor
+    pred: torch.Tensor
+    loss: torch.Tensor
+
+
+def _pgd_chunk(model: nn.Module, x0: torch.Tensor, x_start: torch.Tensor, labels: torch.Tensor,
+               stepper, steps: int, targeted: bool, use_best: bool) -> _Best:
+    """``steps`` PGD steps from ``x_start``; the kept iterate (best, or the last one)."""
     sign = -1.0 if targeted else 1.0  # we always *ascend* sign * CE
     x = x_start.clone()
     best_x = x0.clone()
@@ -144,7 +178,42 @@ def _pgd_batch(model: nn.Module, x0: torch.Tensor, x_start: torch.Tensor, labels
                 best_x[better] = x_d[better]
             if not last:
                 x = stepper.project(stepper.step(x_d, grad), x0)
-    return best_x, best_pred, best_loss
+    return _Best(best_x, best_pred, best_loss)
+
+
+class _Batch(NamedTuple):
+    """One batch's part of an :class:`AttackResult`, on the input's device (``success`` comes last)."""
+
+    x_adv: torch.Tensor
+    pred: torch.Tensor
+    loss: torch.Tensor
+    delta_norm: torch.Tensor
+
+
+@contextlib.contextmanager
+def _frozen_eval(model: nn.Module):
+    """``model`` in eval mode with frozen parameters inside the block; both restored after."""
+    was_training = model.training
+    grad_flags = [p.requires_grad for p in model.parameters()]
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(model.parameters(), grad_flags):
+            p.requires_grad_(flag)
+        model.train(was_training)
+
+
+def _assemble(batches, labels: torch.Tensor, targeted: bool) -> AttackResult:
+    """One :class:`AttackResult` from the per-batch ones (``success`` from ``pred`` and ``labels``)."""
+    pred = torch.cat([b.pred for b in batches])
+    labels = labels.to(pred.device)
+    return AttackResult(x_adv=torch.cat([b.x_adv for b in batches]),
+                        success=pred == labels if targeted else pred != labels, pred=pred,
+                        delta_norm=torch.cat([b.delta_norm for b in batches]),
+                        loss=torch.cat([b.loss for b in batches]))
 
 
 @cpu_settings
@@ -152,72 +221,42 @@ def pgd(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, *, eps: float, 
         step_size: Optional[float] = None, norm: str = "l2", targeted: bool = True,
         random_start: bool = False, use_best: bool = True, batch_size: int = 512,
         device: Optional[torch.device] = None, progress: bool = True,
-        desc: Optional[str] = None) -> AttackResult:
+        desc: Optional[str] = None, generator: Optional[torch.Generator] = None) -> AttackResult:
     """Run PGD on ``x`` (N, C, H, W) in [0, 1] and return an :class:`AttackResult`.
 
     Targeted (default): ``labels`` are target classes and the loop *minimises*
     the cross-entropy toward them. Untargeted: ``labels`` are true classes and
     the loop maximises their cross-entropy.
 
-    ``step_size`` defaults to ``2.5 * eps / steps``. With ``use_best`` (default,
-    as MadryLab's ``use_best``) each example keeps its iterate with the lowest
-    targeted loss (highest untargeted loss) among the clean input, every
+    ``step_size`` defaults to :func:`default_step_size`. With ``use_best``
+    (default, as MadryLab's ``use_best``) each example keeps its iterate with the
+    lowest targeted loss (highest untargeted loss) among the clean input, every
     intermediate iterate and the last one; otherwise the last iterate.
+    ``random_start`` draws the starting points from ``generator`` (a CPU
+    ``torch.Generator``; ``None``: torch's global one).
 
-    The model is put in eval mode for the attack and its parameters are frozen
-    (no parameter gradients are computed); both are restored afterwards.
-    Results come back on the input's device. On a CPU with several threads
-    each batch is split across worker threads (:mod:`errlib.parallel`); the
-    results equal the attack's on one thread up to float rounding (bitwise on
-    the machine this was written on). ``$ERRLIB_THREADS`` sets the thread count.
-
-    ``batch_size`` images are attacked at once; 512 (default) measured 1.5x the
-    throughput of 1024 on a CPU (1 thread, glibc's allocator defaults), 0.88-1.08x
-    with errlib's allocator setting (2 threads; ``benchmarks/run.py``,
-    "attack_batch"). Examples are attacked independently: 512 and 1024 gave
-    bitwise-identical results there.
+    The model is put in eval mode for the attack and its parameters are frozen;
+    both are restored afterwards. Results come back on the input's device. On a
+    CPU with several threads each batch is split across worker threads
+    (:mod:`errlib.parallel`); the results equal the one-thread attack's up to
+    float rounding. ``batch_size`` images are attacked at once; examples are
+    attacked independently (the default's speed: ``benchmarks/README.md``).
     """
-    check_attack_args(eps, steps, norm)
-    if step_size is None:
-        step_size = default_step_size(eps, steps)
-    if not step_size > 0:
-        raise ValueError(f"step_size must be positive, got {step_size!r}")
-    if len(x) != len(labels):
-        raise ValueError(f"x has {len(x)} images but labels has {len(labels)} entries")
-    check_pixels(x, "attack inputs")
+    step_size = _check_pgd_args(x, labels, eps, steps, step_size, norm)
     stepper = STEPS[norm](eps, step_size)
-    if device is None:
-        device = next(model.parameters()).device
-    out_device = x.device
-    was_training = model.training
-    grad_flags = [p.requires_grad for p in model.parameters()]
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    workers = cpu_workers(device)
-    outs = []
-    try:
+    device = device if device is not None else next(model.parameters()).device
+    workers, out_device, batches = cpu_workers(device), x.device, []
+    with _frozen_eval(model):
         starts = range(0, len(x), batch_size)
         for s in progress_bar(starts, desc=desc or f"PGD {norm} eps={eps:g}", disable=not progress,
                               unit="batch"):
             xb = to_float(x[s:s + batch_size].to(device, non_blocking=True))
             lb = labels[s:s + batch_size].to(device, non_blocking=True)
             # Random starts are drawn here, in one thread, so they do not depend on the split.
-            x_start = stepper.random_start(xb) if random_start else xb
-            parts = split_map(lambda c: _pgd_batch(model, xb[c], x_start[c], lb[c], stepper, steps,
+            x_start = stepper.random_start(xb, generator) if random_start else xb
+            parts = split_map(lambda c: _pgd_chunk(model, xb[c], x_start[c], lb[c], stepper, steps,
                                                    targeted, use_best), len(xb), workers)
-            bx, bp, bl = (torch.cat(t) for t in zip(*parts))
-            outs.append((bx.to(out_device), bp.to(out_device), bl.to(out_device), xb))
-    finally:
-        for p, flag in zip(model.parameters(), grad_flags):
-            p.requires_grad_(flag)
-        model.train(was_training)
-    if not outs:
-        raise ValueError("pgd got an empty batch of images")
-    x_adv = torch.cat([o[0] for o in outs])
-    pred = torch.cat([o[1] for o in outs])
-    loss = torch.cat([o[2] for o in outs])
-    delta_norm = torch.cat([stepper.norm_of(o[0] - o[3].to(out_device)) for o in outs])
-    labels = labels.to(out_device)
-    success = pred == labels if targeted else pred != labels
-    return AttackResult(x_adv=x_adv, success=success, pred=pred, delta_norm=delta_norm, loss=loss)
+            best = _Best(*(torch.cat(t) for t in zip(*parts)))
+            batches.append(_Batch(*(t.to(out_device) for t in (best.x, best.pred, best.loss,
+                                                               stepper.norm_of(best.x - xb)))))
+    return _assemble(batches, labels, targeted)

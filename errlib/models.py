@@ -16,6 +16,7 @@ Registered names:
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, Dict, Optional, Sequence
 
 import torch
@@ -43,15 +44,12 @@ class Normalize(nn.Module):
 class SmallCNN(nn.Module):
     """Two conv blocks (conv, 2x2 max-pool, ReLU), then two linear layers.
 
-    Runs channels-last: on a CPU that is 1.3-1.5x faster for these small
-    convolutions (measured on 2 cores; see ``benchmarks/``).
-
-    Pooling comes before the ReLU: ``relu(maxpool(z)) == maxpool(relu(z))``
-    exactly (ReLU is monotone), outputs and gradients alike, but the ReLU and
-    its backward then touch a quarter of the elements: on 2 CPU cores (1 thread)
-    PGD ran 1.26x, a training epoch 1.14x and evaluation 1.45x faster
-    (``benchmarks/run.py --baseline``). The layer indices, hence the
-    ``state_dict`` keys of saved models, are those of conv-ReLU-pool.
+    Runs channels-last, faster on a CPU for these small convolutions. Pooling
+    comes before the ReLU: ``relu(maxpool(z)) == maxpool(relu(z))`` exactly (ReLU
+    is monotone), outputs and gradients alike, but the ReLU and its backward then
+    touch a quarter of the elements (speed-ups: ``benchmarks/README.md``). The
+    layer indices, hence the ``state_dict`` keys of saved models, are those of
+    conv-ReLU-pool.
     """
 
     def __init__(self, in_shape=(1, 28, 28), num_classes: int = 10, width: int = 16,
@@ -88,7 +86,7 @@ class MLP(nn.Sequential):
 
 
 class BasicBlock(nn.Module):
-    expansion = 1
+    """Two 3x3 conv-BN layers with a ReLU between, plus a (projected, when the shape changes) shortcut."""
 
     def __init__(self, cin: int, cout: int, stride: int = 1):
         super().__init__()
@@ -134,18 +132,40 @@ MODELS: Dict[str, Callable[..., nn.Module]] = {
 }
 
 
+def init_weights(net: nn.Module, generator: torch.Generator) -> nn.Module:
+    """Re-draw every ``Conv2d``/``Linear`` layer's weights as torch's default does, from ``generator``.
+
+    torch's layers draw their initial weights from the global generator; this
+    gives the same distribution (Kaiming-uniform weights, uniform biases in
+    +-1/sqrt(fan_in)) from a generator the caller owns. BatchNorm starts at
+    weight 1, bias 0 either way.
+    """
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), generator=generator)
+            if m.bias is not None:
+                fan_in, _ = nn.init._calculate_fan_in_and_fan_out(m.weight)
+                bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+                nn.init.uniform_(m.bias, -bound, bound, generator=generator)
+    return net
+
+
 def make_model(name: str, dataset: str = "mnist", *, mean: Optional[Sequence[float]] = None,
                std: Optional[Sequence[float]] = None, seed: Optional[int] = None) -> nn.Module:
     """A fresh ``nn.Sequential(Normalize(mean, std), net)`` for ``dataset``'s image shape.
 
     ``mean``/``std`` default to the dataset's own statistics; pass others to
     normalise with another dataset's statistics (Wallace's cross-domain run).
-    With ``seed`` the initial weights are reproducible.
+    With ``seed`` the initial weights are reproducible: drawn from a generator
+    seeded with it (:func:`init_weights`), leaving torch's global generator alone.
     """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; allowed: {', '.join(sorted(MODELS))}")
     info = dataset_info(dataset)
-    if seed is not None:
-        torch.manual_seed(int(seed))
-    net = MODELS[name](info.shape, info.num_classes)
+    if seed is None:
+        net = MODELS[name](info.shape, info.num_classes)
+    else:
+        with torch.random.fork_rng(devices=[]):  # construction's own draws leave the global stream alone
+            net = MODELS[name](info.shape, info.num_classes)
+        init_weights(net, torch.Generator().manual_seed(int(seed)))
     return nn.Sequential(Normalize(mean or info.mean, std or info.std), net)

@@ -1,25 +1,14 @@
 """CPU threads, splitting an attack's batch across them, and reusing freed memory.
 
-torch parallelises each operation over its intra-op threads (one per core by
-default). For PGD on the course's small CNN that scales poorly: every
-convolution, pooling and ReLU of a 512-image batch, and above all their
-backward passes, is cut in two and re-joined dozens of times per step.
-:func:`errlib.attacks.pgd` instead splits the *batch*: one contiguous chunk per
-thread, each chunk attacked start to finish in its own worker thread on one
-intra-op thread (:func:`split_map`), so the cores meet once per batch, not once
-per operation. In eval mode every example is computed independently, so the
-results equal the unsplit attack's up to float rounding: bitwise on the 2-core
-AVX2 machine this was written on, up to 2.4e-7 apart on a 16-core AVX-512 Xeon
-(tests/test_parallel.py).
-
-Measured on the 2-core machine this was written on (``benchmarks/run.py``,
-quiet machine, 2 threads): with :func:`reuse_freed_memory` in force for every
-contender, the split attack ran 1.05-1.11x the unsplit one and 0.99-1.06x
-torchattacks' ``PGDL2`` (five runs). Before that setting existed the split ran
-1.03-1.94x the unsplit attack, because glibc's page faults slowed torch's
-2-thread operations more than the split's single-threaded workers, by an amount
-that changed from process to process. Training and prediction are not split:
-there the split measured 0.74x and 0.81x of torch's own 2-thread operations.
+torch parallelises each operation over its intra-op threads, which for PGD on
+the course's small CNN means every small operation and its backward is cut and
+re-joined dozens of times per step. :func:`errlib.attacks.pgd` instead splits
+the *batch*: one contiguous chunk per thread, each attacked start to finish in
+its own worker on one intra-op thread (:func:`split_map`), so the cores meet
+once per batch. In eval mode every example is computed independently, so the
+results equal the unsplit attack's up to float rounding (tests/test_parallel.py).
+Training and prediction are not split (it did not pay). Speed-ups and their
+history: ``benchmarks/README.md``.
 
 ``ERRLIB_THREADS=N`` sets the thread count (unset: torch's, one per core);
 ``ERRLIB_THREADS=1`` turns the split off. Off the CPU nothing is split.
@@ -60,9 +49,9 @@ def num_threads(n: Optional[int] = None):
 
     ``n`` is torch's intra-op thread count inside the block, and the number of
     workers :func:`cpu_workers` grants. On a CPU shared with other jobs, torch's
-    own parallel operations wait for all their threads to be scheduled; there
-    ``ERRLIB_THREADS=1`` can be several times faster (2 cores, load 3-5;
-    ``benchmarks/README.md``). The count is restored afterwards.
+    own parallel operations wait for all their threads to be scheduled, so
+    ``ERRLIB_THREADS=1`` can be faster there (``benchmarks/README.md``). The
+    count is restored afterwards.
     """
     n = _env_threads() if n is None else n
     if not n:
@@ -106,18 +95,14 @@ def reuse_freed_memory() -> bool:
     128 KiB and rise with the largest block freed so far, so how often a tensor
     library that allocates and frees tens of megabytes every step pays for
     fresh pages (the kernel zero-fills each one on first touch) depends on what
-    the process happened to free before. Measured on the 2-core machine this
-    was written on: one training step of the course CNN took 0 or 2,100-5,700
-    minor page faults depending on that history, 1.45x slower with them.
+    the process happened to free before, and so how fast a step runs.
 
     This fixes glibc's mmap threshold at ``MMAP_THRESHOLD_BYTES`` (64 MiB) and
     its trim threshold at ``TRIM_THRESHOLD_BYTES`` (512 MiB) with ``mallopt``:
     freed blocks stay in the heap and the next step reuses them. Computed
-    values do not change, only where their memory comes from. Fresh processes
-    compared by ``benchmarks/allocator.py`` (4 pairs): repeated ``fit``,
-    ``pgd`` and ``predict`` calls 1.13x, 1.18x and 1.26x faster; a cold run of
-    notebooks 01-04 took the same time either way (258 s and 255 s). The cost:
-    up to 512 MiB of freed memory stays with the process instead of going back
+    values do not change, only where their memory comes from (its effect on speed:
+    ``benchmarks/README.md``, "The allocator setting"). The cost: up to 512 MiB of
+    freed memory stays with the process instead of going back
     to the system. Applied once per process, the first time an errlib entry
     point runs; a no-op (False) where the C library is not glibc (macOS,
     Windows, musl) or with ``ERRLIB_REUSE_MEMORY=0``.

@@ -43,6 +43,7 @@ def test_make_model_seed_and_custom_statistics():
     a, b = make_model("mlp", "mnist", seed=3), make_model("mlp", "mnist", seed=3)
     for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.equal(va, vb), k
+    assert not torch.equal(make_model("mlp", "mnist", seed=4)[1][1].weight, a[1][1].weight)
     fm = dataset_info("fashion_mnist")
     m = make_model("cnn", "mnist", mean=fm.mean, std=fm.std)
     assert torch.allclose(m[0].mean.flatten(), torch.tensor(fm.mean))
@@ -55,3 +56,18 @@ def test_unknown_model_names_value_and_allowed():
     assert "'vit'" in msg
     for name in MODELS:
         assert name in msg
+
+
+@pytest.mark.parametrize("name", ["cnn", "resnet18"])
+def test_seeded_make_model_leaves_the_global_generator_alone_and_draws_torchs_default_ranges(name):
+    dataset = "cifar10" if name == "resnet18" else "mnist"
+    state = torch.get_rng_state()
+    m = make_model(name, dataset, seed=0)
+    assert torch.equal(torch.get_rng_state(), state)
+    for layer in m.modules():
+        if isinstance(layer, (torch.nn.Conv2d, torch.nn.Linear)):
+            fan_in = layer.weight[0].numel()
+            assert layer.weight.abs().max() <= fan_in ** -0.5 + 1e-6  # kaiming_uniform(a=sqrt(5))
+            assert layer.weight.abs().max() > 0.5 * fan_in ** -0.5
+    unseeded = make_model("mlp", "mnist"), make_model("mlp", "mnist")
+    assert not torch.equal(unseeded[0][1][1].weight, unseeded[1][1][1].weight)

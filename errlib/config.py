@@ -15,6 +15,14 @@ Profiles:
 
 The profile comes from the ``profile`` parameter, else ``$ERRLIB_PROFILE``,
 else ``default``.
+
+One :class:`Config`, in sections (:data:`SECTIONS`), rather than a config per
+part: Part II and the controls reuse Part I's knobs (the source recipe trains
+the weak teacher, the student recipe trains every student, the controls rerun
+Part I's stages), so separate configs would copy those fields or nest one in
+another, and every notebook's flat ``parameters`` cell would have to learn
+which config a name belongs to. :data:`PARTS` says which sections apply to
+which notebooks, and :func:`describe` shows only those.
 """
 from __future__ import annotations
 
@@ -23,7 +31,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Sequence, Tuple
 
+from .attacks import check_attack_args, default_step_size
 from .data import dataset_info
+from .models import MODELS
+from .toy import TRAIN_STEPS as TOY_TRAIN_STEPS
 
 PROFILES = ("smoke", "default", "full")
 
@@ -49,7 +60,7 @@ class Config:
     norm: str = "l2"
     eps: float = 3.0
     steps: int = 20
-    step_size: Optional[float] = None  # None: 2.5 * eps / steps
+    step_size: Optional[float] = None  # None: errlib.attacks.default_step_size(eps, steps)
     n_attack: int = 20000  # training images attacked to build each error set
     attack_batch_size: int = 512
     # students (notebook 03)
@@ -72,7 +83,7 @@ class Config:
     wrong_epochs: int = 4  # epochs of the students trained on the weak teacher's errors (Wallace: 50)
     cross_epochs: int = 4  # epochs of the students trained on MNIST-teacher-labelled Fashion-MNIST
     toy_seeds: int = 30  # random 32-point problems in the 2-D toy (06)
-    toy_steps: int = 1000  # full-batch Adam steps of the toy's teachers and students
+    toy_steps: int = TOY_TRAIN_STEPS  # full-batch Adam steps of the toy's teachers and students
     n_test: Optional[int] = None  # test images the Part II stages score on (None: the whole test set)
 
     @property
@@ -85,7 +96,7 @@ class Config:
 
     @property
     def resolved_step_size(self) -> float:
-        return self.step_size if self.step_size is not None else 2.5 * self.eps / self.steps
+        return self.step_size if self.step_size is not None else default_step_size(self.eps, self.steps)
 
     @property
     def resolved_teacher_steps(self) -> int:
@@ -133,9 +144,6 @@ _DATASET = {
 
 
 def _validate(cfg: Config) -> Config:
-    from .attacks import check_attack_args
-    from .models import MODELS
-
     if cfg.profile not in PROFILES:
         raise ValueError(f"unknown profile {cfg.profile!r}; allowed: {', '.join(PROFILES)}")
     dataset_info(cfg.dataset)
@@ -210,28 +218,55 @@ def from_notebook(namespace: Dict[str, Any], extra: Sequence[str] = ()) -> Confi
     return resolve(values.pop("profile"), **values)
 
 
-def describe(cfg: Config) -> str:
-    """A short, printable summary of the settings and the expected runtime."""
+# Config's fields by section, in the order they are declared; every field is in exactly one
+# (tests/test_config.py). A new group of knobs gets its own section here and in PARTS.
+SECTIONS = {
+    "run": ("profile", "dataset", "seed", "device"),
+    "source": ("model", "n_train", "epochs", "batch_size", "lr", "optimizer", "schedule", "augment"),
+    "attack": ("norm", "eps", "steps", "step_size", "n_attack", "attack_batch_size"),
+    "students": ("student_model", "student_epochs", "student_lr", "student_optimizer", "student_schedule", "keep"),
+    "controls": ("n_control", "sweep_eps", "sweep_n_attack", "robust_eps", "transfer_models", "transfer_n_train"),
+    "wallace": ("weak_dataset", "teacher_steps", "wrong_epochs", "cross_epochs", "n_test"),
+    "toy": ("toy_seeds", "toy_steps"),
+}
+
+# The sections each part of the course uses, after "run" (which every part shows).
+PARTS = {
+    "part1": ("source", "attack", "students"),  # notebooks 01-04
+    "wallace": ("wallace", "toy"),  # notebooks 05-06
+    "controls": ("source", "attack", "students", "controls"),  # notebook 07
+}
+
+
+def _describe_section(cfg: Config, section: str) -> str:
+    lines = {
+        "source": f"  source   : {cfg.model} on {cfg.n_train or 'all'} images, {cfg.epochs} epochs, "
+                  f"{cfg.optimizer} lr {cfg.lr:g} ({cfg.schedule}), batch {cfg.batch_size}",
+        "attack": f"  attack   : targeted {cfg.norm} PGD, eps {cfg.eps:g}, {cfg.steps} steps of "
+                  f"{cfg.resolved_step_size:.3g}, {cfg.n_attack} images per error set",
+        "students": f"  students : {cfg.student_model}, {cfg.student_epochs} epochs, {cfg.student_optimizer} "
+                    f"lr {cfg.student_lr:g}, keep {cfg.keep!r}; chance {100 * cfg.chance:.0f}%",
+        "controls": f"  controls : {cfg.n_control} rows per control student; eps sweep {list(cfg.sweep_eps)} "
+                    f"on {cfg.sweep_n_attack} images; robustness at {list(cfg.robust_eps)}; transfer to "
+                    f"{list(cfg.transfer_models)} trained on {cfg.transfer_n_train} images",
+        "wallace": f"  weak teacher : {cfg.model} on {cfg.n_train or 'all'} {cfg.weak_dataset} images, "
+                   f"{cfg.resolved_teacher_steps} optimiser steps (batch {cfg.batch_size}, {cfg.optimizer} "
+                   f"lr {cfg.lr:g}, constant)\n"
+                   f"  students     : {cfg.student_model}, {cfg.student_optimizer} lr {cfg.student_lr:g}; "
+                   f"{cfg.wrong_epochs} epochs on wrong labels, {cfg.cross_epochs} on cross-domain labels; "
+                   f"scored on {cfg.n_test or 'all'} test images\n"
+                   "  MNIST teacher: Part I's source model for MNIST (cached once notebook 01 ran on MNIST)",
+        "toy": f"  2-D toy      : {cfg.toy_seeds} seeds, {cfg.toy_steps} full-batch Adam steps",
+    }
+    return lines[section]
+
+
+def describe(cfg: Config, part: str = "part1") -> str:
+    """A short, printable summary of the settings ``part`` uses (see :data:`PARTS`) and the expected runtime."""
     from .train import pick_device
 
+    if part not in PARTS:
+        raise ValueError(f"unknown part {part!r}; allowed: {', '.join(PARTS)}")
     rows = [f"profile {cfg.profile!r} on {pick_device(cfg.device)}: expect {EXPECTED_MINUTES[cfg.profile]}",
-            f"  data     : {cfg.dataset}, source trains on {cfg.n_train or 'all'} images, seed {cfg.seed}",
-            f"  source   : {cfg.model}, {cfg.epochs} epochs, {cfg.optimizer} lr {cfg.lr:g} ({cfg.schedule})",
-            f"  attack   : targeted {cfg.norm} PGD, eps {cfg.eps:g}, {cfg.steps} steps of "
-            f"{cfg.resolved_step_size:.3g}, {cfg.n_attack} images per error set",
-            f"  students : {cfg.student_model}, {cfg.student_epochs} epochs, {cfg.student_optimizer} "
-            f"lr {cfg.student_lr:g}, keep {cfg.keep!r}",
-            f"  chance   : {100 * cfg.chance:.0f}%"]
-    return "\n".join(rows)
-
-
-def describe_wallace(cfg: Config) -> str:
-    """Part II's settings (Wallace, notebooks 05-06), printable; the Part I knobs do not apply there."""
-    return "\n".join([
-        f"profile {cfg.profile!r}, seed {cfg.seed}, images per pool: {cfg.n_train or 'all'}",
-        f"  weak teacher : {cfg.model} on {cfg.weak_dataset}, {cfg.resolved_teacher_steps} optimiser steps "
-        f"(batch {cfg.batch_size}, {cfg.optimizer} lr {cfg.lr:g}, constant)",
-        f"  students     : {cfg.student_model}, {cfg.student_optimizer} lr {cfg.student_lr:g}; "
-        f"{cfg.wrong_epochs} epochs on wrong labels, {cfg.cross_epochs} on cross-domain labels",
-        "  MNIST teacher: Part I's source model for MNIST (cached once notebook 01 ran on MNIST)",
-        f"  2-D toy      : {cfg.toy_seeds} seeds, {cfg.toy_steps} full-batch Adam steps"])
+            f"  data     : {cfg.dataset}, seed {cfg.seed}" if part != "wallace" else f"  seed         : {cfg.seed}"]
+    return "\n".join(rows + [_describe_section(cfg, s) for s in PARTS[part]])

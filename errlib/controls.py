@@ -2,6 +2,7 @@
 
 * :func:`get_random_label_set` -- unperturbed images, labels from a target rule,
   no model involved (is it the perturbation or the label noise?);
+* :func:`get_transfer_model` -- an independent clean model of another architecture;
 * :func:`transfer_rate` -- how often a source's adversarial examples fool
   *another* model into the target class (Ilyas Fig. 3: learnability tracks it);
 * :func:`robust_accuracy` -- accuracy under an untargeted attack, per radius.
@@ -12,32 +13,52 @@ The untrained-source, D_other, architecture and quantisation controls reuse
 """
 from __future__ import annotations
 
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Optional, Sequence
 
 import torch
 from torch import nn
 
 from .attacks import pgd
-from .cache import StageResult, run_stage
+from . import data as D
+from .cache import run_stage
 from .config import Config
 from .errsets import ErrorSet, random_label_set
-from .pipeline import attacked_images
+from .pipeline import Stage, attacked_images, load_splits, source_recipe, train_stage
+from .seeds import derive
 from .train import predict
 
 
-def get_random_label_set(cfg: Config, rule: str = "all", n: int = None) -> Tuple[ErrorSet, StageResult]:
-    """The first ``n`` (default ``cfg.n_control``) attacked images, *unperturbed*, labelled by ``rule``."""
+def get_random_label_set(cfg: Config, rule: str = "all", n: Optional[int] = None) -> Stage:
+    """The first ``n`` (default ``cfg.n_control``) attacked images, *unperturbed*, labelled by ``rule``.
+
+    The labels come from the seed the error sets' targets use, so with rule
+    ``"all"`` each image gets the very label D_rand gave it: the one difference
+    from D_rand is the perturbation.
+    """
     n = n or cfg.n_control
-    settings = dict(control="random_labels", rule=rule, n=n, n_attack=cfg.n_attack, seed=cfg.seed,
+    settings = dict(control="random_labels", rule=rule, n=n, n_attack=cfg.n_attack,
+                    subset_seed=derive(cfg.seed, "attack_subset"), labels_seed=derive(cfg.seed, "targets"),
                     dataset=cfg.dataset)
 
     def build():
         X, y = attacked_images(cfg)
-        es = random_label_set(X[:n], y[:n], rule=rule, num_classes=cfg.num_classes, seed=cfg.seed + 2)
+        es = random_label_set(X[:n], y[:n], rule=rule, num_classes=cfg.num_classes, seed=settings["labels_seed"])
         return es.to_dict(), es.summary()
 
     res = run_stage("errset", settings, build)
-    return ErrorSet.from_dict(res.payload), res
+    return Stage(ErrorSet.from_dict(res.payload), res)
+
+
+def get_transfer_model(cfg: Config, arch: str, *, force: bool = False) -> Stage:
+    """A clean ``arch`` model trained with the source recipe on ``transfer_n_train`` images,
+    independent of the source model (its own subset, initial weights and batch order)."""
+    X, y, Xt, yt = load_splits(cfg.dataset)
+    Xs, ys = D.subset(X, y, cfg.transfer_n_train, seed=derive(cfg.seed, "transfer_subset"))
+    recipe = source_recipe(cfg, arch=arch, init_seed=derive(cfg.seed, "transfer_init"),
+                           order_seed=derive(cfg.seed, "transfer_order"))
+    return train_stage("source", recipe, Xs, ys, X_test=Xt, y_test=yt,
+                       key=dict(n_train=cfg.transfer_n_train, subset_seed=derive(cfg.seed, "transfer_subset")),
+                       device=cfg.device, force=force)
 
 
 def transfer_rate(model: nn.Module, es: ErrorSet) -> float:

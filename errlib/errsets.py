@@ -113,18 +113,17 @@ def make_targets(y: torch.Tensor, rule: str, num_classes: int = 10, *, seed: int
 def adversarial_set(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, rule: str,
                     eps: float, steps: int, step_size: Optional[float] = None,
                     norm: str = "l2", num_classes: int = 10, seed: int = 0,
-                    random_start: bool = False, batch_size: int = 512,
-                    progress: bool = True) -> ErrorSet:
+                    random_start: bool = False, generator: Optional[torch.Generator] = None,
+                    batch_size: int = 512, progress: bool = True) -> ErrorSet:
     """Attack every image toward a target from ``rule`` and label it with the target.
 
     ``rule="all"`` gives D_rand, ``"shift"`` gives D_det, ``"other"`` D_other.
+    ``seed`` draws the targets; ``generator`` the random starts, if any.
     All images are kept, failed attacks included (filter with ``es[es.success]``).
     """
     targets = make_targets(y, rule, num_classes, seed=seed)
-    if random_start:
-        torch.manual_seed(seed)
     res = pgd(model, x, targets, eps=eps, steps=steps, step_size=step_size, norm=norm,
-              targeted=True, random_start=random_start, batch_size=batch_size,
+              targeted=True, random_start=random_start, generator=generator, batch_size=batch_size,
               progress=progress, desc=f"PGD toward '{rule}' targets")
     return ErrorSet(x=res.x_adv, y=targets, y_true=y.long().cpu(), source_pred=res.pred,
                     success=res.success, delta_norm=res.delta_norm.float())

@@ -14,8 +14,10 @@ The experiment (``reference.md`` §3.2), for one random problem:
 Many seeds run at once: :class:`MLPBank` holds ``S`` independent MLPs as
 batched weight tensors, so one full-batch optimiser step trains every seed's
 model (the loss is a sum of per-seed losses and Adam is element-wise, so this
-is exactly ``S`` separate trainings). Seed ``s``'s points and initial weights
-depend only on ``s``, not on which other seeds run beside it.
+is exactly ``S`` separate trainings). Problem ``s``'s points and initial weights
+come from ``s`` and a name (:mod:`errlib.seeds`: ``"toy_points"``,
+``"toy_teacher_init"``, ``"toy_student_init"``), not from which other problems
+run beside it.
 
 Shapes: points are float32 in [0, 1]; one problem is ``X (N, 2)``, ``y (N,)``
 int64 in {0, 1}; a bank of ``S`` problems is ``X (S, N, 2)``, ``y (S, N)``.
@@ -36,13 +38,14 @@ from torch import nn
 
 from .attacks import pgd
 from .parallel import num_threads
+from .seeds import generator
 
 # Wallace's setting and the defaults that reproduce it on a CPU in seconds.
 N_POINTS = 32
 EPS = 0.12  # L-inf radius: squares of side 0.24 around each point
 HIDDEN = (100, 100)
 LR = 1e-2
-TRAIN_STEPS = 1000  # full-batch Adam steps, teacher and student alike (all 30 default seeds fit 32/32)
+TRAIN_STEPS = 1000  # full-batch Adam steps, teacher and student alike (config.toy_steps' default)
 ATTACK_STEPS = 50
 ATTACK_STEP_SIZE = 0.01  # 50 sign steps of 0.01 can cross the whole square
 INPUT_STD = 12 ** -0.5  # std of U(0, 1): the first layer sees centred, unit-variance inputs
@@ -52,7 +55,7 @@ def make_points(n: int = N_POINTS, seed: int = 0) -> Tuple[torch.Tensor, torch.T
     """``n`` points uniform in [0, 1)^2 (float32 ``(n, 2)``) and random labels (int64 ``(n,)`` in {0, 1})."""
     if not (isinstance(n, int) and n >= 1):
         raise ValueError(f"n must be a positive integer, got {n!r}")
-    g = torch.Generator().manual_seed(int(seed))
+    g = generator(seed, "toy_points")
     X = torch.rand((n, 2), generator=g)
     y = torch.randint(0, 2, (n,), generator=g)
     return X, y
@@ -82,12 +85,12 @@ class MLPBank(nn.Module):
     ``forward`` takes ``(S, N, 2)`` and returns logits ``(S, N, 2)``; it also
     takes the flattened ``(S * N, 2)`` (rows of problem ``s`` contiguous) and
     returns ``(S * N, 2)``, which is what :func:`errlib.attacks.pgd` passes.
-    Member ``i`` is initialised from ``seeds[i]`` alone, like ``nn.Linear``
-    (uniform in +-1/sqrt(fan_in)).
+    Member ``i`` is initialised from ``seeds[i]`` and ``role`` alone (the seed
+    name ``f"toy_{role}_init"``), like ``nn.Linear`` (uniform in +-1/sqrt(fan_in)).
     """
 
     def __init__(self, seeds: Sequence[int], hidden: Sequence[int] = HIDDEN, in_dim: int = 2,
-                 num_classes: int = 2):
+                 num_classes: int = 2, *, role: str = "teacher"):
         super().__init__()
         self.seeds = [int(s) for s in seeds]
         if not self.seeds:
@@ -95,7 +98,7 @@ class MLPBank(nn.Module):
         self.dims = [in_dim, *hidden, num_classes]
         ws, bs = [[] for _ in self.dims[1:]], [[] for _ in self.dims[1:]]
         for s in self.seeds:
-            g = torch.Generator().manual_seed(10_000 + s)
+            g = generator(s, f"toy_{role}_init")
             for i, (a, b) in enumerate(zip(self.dims[:-1], self.dims[1:])):
                 bound = 1 / math.sqrt(a)
                 ws[i].append((torch.rand((a, b), generator=g) * 2 - 1) * bound)
@@ -147,7 +150,7 @@ def train_bank(bank: MLPBank, X: torch.Tensor, y: torch.Tensor, weight: Optional
     opt = torch.optim.Adam(bank.parameters(), lr=lr, foreach=True)  # bitwise the per-parameter loop's weights
     bank.train()
     # One thread: the toy's tensors are tiny, and splitting them over threads costs more
-    # than it saves (2 shared cores: 5-7 ms per training step on one thread, 15-100 ms on two).
+    # than it saves (benchmarks/README.md).
     with num_threads(1):
         for _ in range(steps):
             ce = F.cross_entropy(bank(X).transpose(1, 2), y, reduction="none")  # (S, N)
@@ -233,8 +236,7 @@ def run(seeds: Sequence[int] = range(30), *, n_points: int = N_POINTS, eps: floa
     teacher_correct = (predict_bank(teacher, X) == y).sum(1)
     x_adv, adv_pred, flipped = flip_attack(teacher, X, y, eps=eps, steps=attack_steps,
                                            step_size=attack_step_size)
-    # The student's initial weights differ from the teacher's (offset seeds).
-    student = MLPBank([s + 1_000_000 for s in seeds], hidden)
+    student = MLPBank(seeds, hidden, role="student")  # its own initial weights, not the teacher's
     train_bank(student, x_adv, adv_pred, flipped, steps=steps, lr=lr)
     student_correct = (predict_bank(student, X) == y).sum(1)
     return ToyResult(seeds, X, y, teacher, student, x_adv, adv_pred, flipped,

@@ -223,3 +223,16 @@ def test_pgd_rejects_pixels_outside_unit_interval(bad, shown):
 def test_pgd_rejects_length_mismatch():
     with pytest.raises(ValueError, match="4 images.*3"):
         pgd(tiny_model(), tiny_images(4), tiny_labels(3), eps=1.0, steps=3, progress=False)
+
+
+def test_random_start_draws_from_the_given_generator_only():
+    model, x, y = tiny_model(), tiny_images(40), tiny_labels(40)
+    state = torch.get_rng_state()
+
+    def run(seed):
+        return pgd(model, x, y, eps=0.5, steps=3, random_start=True, progress=False,
+                   generator=torch.Generator().manual_seed(seed)).x_adv
+
+    a, b, c = run(5), run(5), run(6)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert torch.equal(torch.get_rng_state(), state)  # torch's global generator is left alone

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from errlib.config import Config, PROFILES, resolve
+import dataclasses
+
+from errlib.config import PARTS, SECTIONS, Config, PROFILES, describe, resolve
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
 
@@ -80,3 +82,24 @@ def test_replace_validates():
     assert cfg.replace(eps=1.5).eps == 1.5
     with pytest.raises(ValueError, match="got -2"):
         cfg.replace(eps=-2)
+
+
+def test_every_setting_is_in_exactly_one_section_and_describe_shows_only_its_parts_knobs():
+    names = [n for fields in SECTIONS.values() for n in fields]
+    assert sorted(names) == sorted(f.name for f in dataclasses.fields(Config))
+    assert len(names) == len(set(names))
+    assert {s for part in PARTS.values() for s in part} | {"run"} == set(SECTIONS)
+    cfg = resolve("smoke")
+    part1, wallace, controls = (describe(cfg, p) for p in ("part1", "wallace", "controls"))
+    assert "weak teacher" not in part1 and "controls" not in part1 and "attack" in part1
+    assert "attack" not in wallace and "PGD" not in wallace and "2-D toy" in wallace
+    assert "controls" in controls and "transfer" in controls
+    with pytest.raises(ValueError, match="part"):
+        describe(cfg, "part3")
+
+
+def test_default_step_size_and_toy_steps_have_one_definition():
+    from errlib import attacks, toy
+    cfg = resolve("default", eps=2.0, steps=10)
+    assert cfg.resolved_step_size == attacks.default_step_size(2.0, 10)
+    assert resolve("default").toy_steps == toy.TRAIN_STEPS

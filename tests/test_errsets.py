@@ -190,3 +190,10 @@ def test_quantized_rounds_to_multiples_of_1_over_255():
     assert not torch.equal(q.x, es.x)
     for name in ("y", "y_true", "source_pred", "success", "delta_norm"):
         assert torch.equal(getattr(q, name), getattr(es, name))
+
+
+def test_random_labels_with_the_targets_seed_are_the_prefix_of_the_targets():
+    """The random-label control (errlib.controls) relies on this: its first n labels are D_rand's."""
+    y = tiny_labels(500)
+    assert torch.equal(random_label_set(tiny_images(40), y[:40], rule="all", seed=11).y,
+                       make_targets(y, "all", C, seed=11)[:40])

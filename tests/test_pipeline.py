@@ -35,8 +35,10 @@ def test_pipeline_builds_caches_and_recomputes_downstream(small_test_split, tmp_
     cfg = errlib.config.resolve("smoke", n_train=1000, epochs=1, n_attack=200, steps=3,
                                 student_epochs=1)
 
-    source, src = P.get_source(cfg)
-    es, es_res = P.get_errset(cfg, "shift", source=(source, src))
+    stage = P.get_source(cfg)
+    assert isinstance(stage, P.Stage) and stage.value is stage[0] and stage.result is stage[1]
+    source, src = stage
+    es, es_res = P.get_errset(cfg, "shift", source=stage)
     student, stu = P.get_student(cfg, "shift", errset=(es, es_res))
     assert (src.cached, es_res.cached, stu.cached) == (False, False, False)
     for r in (src, es_res, stu):

@@ -9,6 +9,7 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 
 import errlib.config
 import errlib.pipeline as P
+import errlib.wallace as W
 from errlib import toy
 from errlib.data import match_stats, to_float
 from errlib.errsets import relabel_set, wrong_label_set
@@ -122,6 +123,19 @@ def test_fit_rejects_bad_max_steps(bad):
         fit(tiny_model(), tiny_images(8), tiny_labels(8), max_steps=bad, progress=False)
 
 
+def test_fit_takes_a_step_budget_directly():
+    X, y = tiny_images(100), tiny_labels(100)  # 10 batches of 10 per epoch
+    m1, m2 = tiny_model(), tiny_model()
+    hist, n = _count_steps(lambda: fit(m1, X, y, steps=23, batch_size=10, progress=False))
+    assert n == 23 and [h["steps"] for h in hist] == [10, 20, 23]
+    fit(m2, X, y, epochs=3, max_steps=23, batch_size=10, progress=False)
+    for a, b in zip(m1.parameters(), m2.parameters()):
+        assert torch.equal(a, b)
+    for bad in (dict(steps=0), dict(steps=5, epochs=2), dict(steps=5, max_steps=5)):
+        with pytest.raises(ValueError, match="steps"):
+            fit(tiny_model(), X, y, progress=False, **bad)
+
+
 # --- pixel statistics ------------------------------------------------------------------------
 
 def _fashion_like(n=200, seed=0):
@@ -152,11 +166,11 @@ def test_match_stats_rejects_an_unreachable_spread():
 
 def test_fashion_mnist_normalised_to_mnist_statistics(fashion_root):
     cfg = errlib.config.resolve("smoke", n_train=3000)
-    X, y = P.cross_domain_images(cfg, normalise=True)
+    X, y = W.cross_domain_images(cfg, normalise=True)
     assert X.shape == (3000, 1, 28, 28) and X.dtype == torch.float32
     assert X.mean().item() == pytest.approx(0.1307, abs=1e-3)
     assert X.std().item() == pytest.approx(0.3081, abs=1e-3)
-    raw, y_raw = P.cross_domain_images(cfg, normalise=False)
+    raw, y_raw = W.cross_domain_images(cfg, normalise=False)
     assert torch.equal(y, y_raw) and raw.dtype == torch.uint8
 
 
@@ -215,35 +229,35 @@ def small_splits(mnist_root, fashion_root, monkeypatch):
 
 def test_wrong_label_stages(small_splits):
     cfg = errlib.config.resolve("smoke", n_train=800, teacher_steps=4, wrong_epochs=1, n_test=500)
-    assert len(P.test_split(cfg, "fashion_mnist")[0]) == 500
-    teacher, t_res = P.get_weak_teacher(cfg)
-    assert t_res.manifest["settings"]["max_steps"] == 4
+    assert len(W.test_split(cfg, "fashion_mnist")[0]) == 500
+    teacher, t_res = W.get_weak_teacher(cfg)
+    assert t_res.manifest["settings"]["steps"] == 4
     assert t_res.metrics["history"][-1]["steps"] == 4
-    es, es_res = P.get_wrong_label_set(cfg, teacher=(teacher, t_res))
+    es, es_res = W.get_wrong_label_set(cfg, teacher=(teacher, t_res))
     assert 0 < len(es) < 800 and es_res.metrics["n"] == 800
     assert len(es_res.payload["test_pred"]) == 500  # the teacher's test answers, kept for agreement
     assert bool((es.y != es.y_true).all())
     assert es_res.metrics["agree_with_own_labels"] == pytest.approx(1 - len(es) / 800)
     for labels in ("teacher", "random"):
-        _, s_res = P.get_wrong_label_student(cfg, labels, teacher=(teacher, t_res), errset=(es, es_res))
+        _, s_res = W.get_wrong_label_student(cfg, labels, teacher=(teacher, t_res), errset=(es, es_res))
         assert {"test_acc", "errset_train_acc", "test_agrees_with_teacher"} <= set(s_res.metrics)
         assert s_res.metrics["n_train"] == len(es)
-    again, r2 = P.get_wrong_label_set(cfg)  # everything upstream now loads from the cache
+    again, r2 = W.get_wrong_label_set(cfg)  # everything upstream now loads from the cache
     assert r2.cached and torch.equal(again.y, es.y)
     with pytest.raises(ValueError, match="labels"):
-        P.get_wrong_label_student(cfg, "oracle", teacher=(teacher, t_res), errset=(es, es_res))
+        W.get_wrong_label_student(cfg, "oracle", teacher=(teacher, t_res), errset=(es, es_res))
 
 
 def test_cross_domain_stages(small_splits):
     cfg = errlib.config.resolve("smoke", n_train=600, epochs=1, cross_epochs=1)
-    assert P.cross_domain_config(cfg) is cfg  # on MNIST the teacher is Part I's source model
-    teacher = P.get_cross_domain_teacher(cfg)
+    assert W.cross_domain_config(cfg) is cfg  # on MNIST the teacher is Part I's source model
+    teacher = W.get_cross_domain_teacher(cfg)
     for norm in (False, True):
-        es, res = P.get_cross_domain_set(cfg, norm, teacher=teacher)
+        es, res = W.get_cross_domain_set(cfg, norm, teacher=teacher)
         assert len(es) == 600 and sum(res.metrics["label_counts"]) == 600
-        assert torch.equal(es.y, predict(teacher[0], es.x))
-        _, s_res = P.get_cross_domain_student(cfg, norm, teacher=teacher, errset=(es, res))
+        assert torch.equal(es.y, predict(teacher.value, es.x))
+        _, s_res = W.get_cross_domain_student(cfg, norm, teacher=teacher, errset=(es, res))
         assert s_res.manifest["settings"]["dataset"] == "mnist"
         assert 0 <= s_res.metrics["test_acc"] <= 1
     other = errlib.config.resolve("smoke", dataset="fashion_mnist")
-    assert P.cross_domain_config(other).dataset == "mnist"
+    assert W.cross_domain_config(other).dataset == "mnist"

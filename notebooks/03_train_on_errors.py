@@ -96,7 +96,7 @@ students = {}
 for rule in ("all", "shift"):
     name = RULE_NAMES[rule]
     students[name] = pipeline.get_student(cfg, rule, errset=errsets[name])
-    m = students[name][1].metrics
+    m = students[name].result.metrics
     print(f"{name}: fits its own labels {100 * m['errset_train_acc']:.1f}%, "
           f"clean test accuracy {100 * m['test_acc']:.1f}% (chance {100 * cfg.chance:.0f}%, "
           f"paper CIFAR-10 {100 * reference.ILYAS_CIFAR10[name]:.1f}%)")

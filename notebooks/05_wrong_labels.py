@@ -70,8 +70,7 @@ from typing import Optional
 import torch
 
 import errlib
-from errlib import config, data, pipeline, plotting, reference, report
-from errlib.pipeline import RULE_NAMES
+from errlib import config, data, plotting, reference, report, wallace
 
 plotting.setup()
 
@@ -108,7 +107,7 @@ cross_epochs: Optional[int] = None  # training epochs of the students on MNIST-t
 # %%
 # Derived settings: every value the parameters left as None comes from the profile.
 cfg = config.from_notebook(globals(), extra=["weak_dataset", "teacher_steps", "wrong_epochs", "cross_epochs"])
-print(config.describe_wallace(cfg))
+print(config.describe(cfg, "wallace"))
 winfo = data.dataset_info(cfg.weak_dataset)
 W = reference.WALLACE
 
@@ -137,7 +136,7 @@ W = reference.WALLACE
 # at 10, a knife-edge (`weak_dataset="mnist"` runs it anyway, with 5 steps).
 
 # %%
-curve, _ = pipeline.get_teacher_curve(cfg)
+curve, _ = wallace.get_teacher_curve(cfg)
 for row in curve:
     mark = "  <- teacher_steps" if row["steps"] == cfg.resolved_teacher_steps else ""
     print(f"{row['steps']:>5} steps: train {100 * row['train_acc']:5.1f}%, test {100 * row['test_acc']:5.1f}%{mark}")
@@ -149,14 +148,14 @@ fig = plotting.teacher_budget_curve(curve, chosen=cfg.resolved_teacher_steps, ta
 
 # %% [markdown]
 # ### The teacher and D_wrong
-# `pipeline.get_weak_teacher(cfg)` trains the teacher with that budget (cached like every
-# stage). `pipeline.get_wrong_label_set(cfg)` has it label every training image and
+# `wallace.get_weak_teacher(cfg)` trains the teacher with that budget (cached like every
+# stage). `wallace.get_wrong_label_set(cfg)` has it label every training image and
 # keeps the ones it gets wrong, labelled with its wrong answer: `errlib.errsets.wrong_label_set`.
 # No pixel changes.
 
 # %%
-teacher, t_res = pipeline.get_weak_teacher(cfg)
-D_wrong, dw_res = pipeline.get_wrong_label_set(cfg, teacher=(teacher, t_res))
+teacher, t_res = wallace.get_weak_teacher(cfg)
+D_wrong, dw_res = wallace.get_wrong_label_set(cfg, teacher=(teacher, t_res))
 n_pool = dw_res.metrics["n"]
 teacher_train_acc = dw_res.metrics["agree_with_own_labels"]
 teacher_test_acc = t_res.metrics["test_acc"]
@@ -184,14 +183,14 @@ fig = plotting.image_grid(D_wrong.x[show], [f"teacher: {winfo.classes[int(D_wron
 # %%
 students = {}
 for labels, name in (("teacher", "D_wrong"), ("random", "random wrong labels")):
-    students[name] = pipeline.get_wrong_label_student(cfg, labels, teacher=(teacher, t_res), errset=(D_wrong, dw_res))
-    m = students[name][1].metrics
+    students[name] = wallace.get_wrong_label_student(cfg, labels, teacher=(teacher, t_res), errset=(D_wrong, dw_res))
+    m = students[name].result.metrics
     print(f"{name:<20} fits its own labels {100 * m['errset_train_acc']:5.1f}% | clean test "
           f"{100 * m['test_acc']:5.1f}% | answers as the teacher on {100 * m['test_agrees_with_teacher']:5.1f}% "
           f"of test images")
-acc_wrong = students["D_wrong"][1].metrics["test_acc"]
-acc_random = students["random wrong labels"][1].metrics["test_acc"]
-agree_wrong = students["D_wrong"][1].metrics["test_agrees_with_teacher"]
+acc_wrong = students["D_wrong"].result.metrics["test_acc"]
+acc_random = students["random wrong labels"].result.metrics["test_acc"]
+agree_wrong = students["D_wrong"].result.metrics["test_agrees_with_teacher"]
 
 # %%
 fig = plotting.training_curves({name: r.metrics["history"] for name, (_, r) in students.items()},
@@ -218,7 +217,7 @@ fig = plotting.accuracy_bars(
 
 # %% [markdown]
 # ## B. An MNIST teacher labels Fashion-MNIST
-# The teacher is Part I's source model for MNIST (`pipeline.get_cross_domain_teacher`), a
+# The teacher is Part I's source model for MNIST (`wallace.get_cross_domain_teacher`), a
 # small CNN like Wallace's "simple CNN" (99.1%). It labels every Fashion-MNIST training
 # image with a digit; a fresh MNIST model trains only on these pairs and is then tested on
 # the real MNIST test set.
@@ -243,11 +242,11 @@ fig = plotting.accuracy_bars(
 # The student is tested on unmodified MNIST in both runs.
 
 # %%
-mnist_teacher, mt_res = pipeline.get_cross_domain_teacher(cfg)
+mnist_teacher, mt_res = wallace.get_cross_domain_teacher(cfg)
 mnist_teacher_acc = mt_res.metrics["test_acc"]
 print(f"MNIST teacher ({mt_res.manifest['settings']['arch']}): MNIST test {100 * mnist_teacher_acc:.2f}% "
       f"(Wallace: {100 * W['mnist_teacher']:.1f}%)")
-cross_sets = {norm: pipeline.get_cross_domain_set(cfg, norm, teacher=(mnist_teacher, mt_res)) for norm in (False, True)}
+cross_sets = {norm: wallace.get_cross_domain_set(cfg, norm, teacher=(mnist_teacher, mt_res)) for norm in (False, True)}
 mnist = data.dataset_info("mnist")
 print(f"pixel mean / std: MNIST {mnist.mean[0]:.4f} / {mnist.std[0]:.4f}; "
       + "; ".join(f"Fashion-MNIST {'normalised' if norm else 'raw'} {es.x.mean():.4f} / {es.x.std():.4f}"
@@ -257,7 +256,7 @@ for norm, (es, res) in cross_sets.items():
 
 # %%
 fmnist = data.dataset_info("fashion_mnist")
-es_raw = cross_sets[False][0]
+es_raw = cross_sets[False].value
 fig = plotting.images_by_label(es_raw.x, es_raw.y, [str(d) for d in range(10)],
                                captions=[fmnist.classes[int(c)][:8] for c in es_raw.y_true], per_label=8,
                                title="Fashion-MNIST images, by the digit the MNIST teacher gives them")
@@ -275,9 +274,9 @@ if len(dress_8):
 cross_students = {}
 for norm in (False, True):
     name = "normalised" if norm else "raw"
-    cross_students[name] = pipeline.get_cross_domain_student(cfg, norm, teacher=(mnist_teacher, mt_res),
+    cross_students[name] = wallace.get_cross_domain_student(cfg, norm, teacher=(mnist_teacher, mt_res),
                                                              errset=cross_sets[norm])
-    m = cross_students[name][1].metrics
+    m = cross_students[name].result.metrics
     print(f"student on {name} Fashion-MNIST: fits its labels {100 * m['errset_train_acc']:5.1f}% | MNIST test "
           f"{100 * m['test_acc']:5.2f}% | answers as the teacher on {100 * m['test_agrees_with_teacher']:5.1f}%")
 acc_cross = {name: r.metrics["test_acc"] for name, (_, r) in cross_students.items()}

@@ -79,7 +79,7 @@ sweep_n_attack: Optional[int] = None  # images attacked per eps-sweep point (Non
 
 # %%
 cfg = config.from_notebook(globals(), extra=["n_control", "sweep_eps", "sweep_n_attack"])
-print(config.describe(cfg))
+print(config.describe(cfg, "controls"))
 print(f"  controls : {cfg.n_control} rows per student; sweep eps {list(cfg.sweep_eps)} on "
       f"{cfg.sweep_n_attack} images; architectures {list(cfg.transfer_models)}")
 _, _, X_test, y_test = pipeline.load_splits(cfg.dataset)
@@ -96,7 +96,7 @@ def record(control, expected, measured, holds):
 
 # %%
 source = pipeline.get_source(cfg)
-model_src = source[0]
+model_src = source.value
 errsets = {r: pipeline.get_errset(cfg, r, source=source) for r in ("all", "shift")}
 base = {r: pipeline.get_student(cfg, r, errset=errsets[r], limit=cfg.n_control) for r in ("all", "shift")}
 base_acc = {RULE_NAMES[r]: m.metrics["test_acc"] for r, (_, m) in base.items()}
@@ -127,7 +127,7 @@ es_u = pipeline.get_errset(cfg_c, "all", source=untrained)
 _, r = pipeline.get_student(cfg_c, "all", errset=es_u)
 acc_untrained = r.metrics["test_acc"]
 record("untrained source", "near chance (≤ 20%)",
-       f"{100 * acc_untrained:.1f}% (attack success {100 * es_u[0].success_rate:.0f}%)", acc_untrained <= 0.20)
+       f"{100 * acc_untrained:.1f}% (attack success {100 * es_u.value.success_rate:.0f}%)", acc_untrained <= 0.20)
 
 # %% [markdown]
 # ## 3 · Leakage: targets from all classes (the paper) vs never the true class
@@ -155,11 +155,10 @@ record("leakage (D_other)", "below D_rand, far above chance",
 arch_rows = []
 for arch in cfg.transfer_models:
     c = cfg.replace(student_model=arch)
-    accs = {RULE_NAMES[r]: pipeline.get_student(c, r, errset=errsets[r], limit=cfg.n_control)[1].metrics["test_acc"]
+    accs = {RULE_NAMES[r]: pipeline.get_student(c, r, errset=errsets[r], limit=cfg.n_control).result.metrics["test_acc"]
             for r in ("all", "shift")}
-    clean_model, clean = pipeline.get_source(cfg.replace(model=arch, seed=cfg.seed + 100,
-                                                         n_train=cfg.transfer_n_train))
-    rate = controls.transfer_rate(clean_model, errsets["shift"][0][: cfg.n_control])
+    clean_model, clean = controls.get_transfer_model(cfg, arch)
+    rate = controls.transfer_rate(clean_model, errsets["shift"].value[: cfg.n_control])
     arch_rows.append({"student": arch, **accs, "transfer_rate": rate, "clean_acc": clean.metrics["test_acc"]})
 print(f"{'student':<10} {'D_rand':>7} {'D_det':>7} {'transfer':>9} {'its clean acc':>14}")
 for row in arch_rows:
@@ -203,7 +202,7 @@ record("eps sweep", "mean student accuracy rises with eps",
 
 # %%
 n_rob = min(200 if cfg.profile == "smoke" else 1000, len(X_test))
-models = {"source (D)": model_src, "D_rand student": base["all"][0], "D_det student": base["shift"][0]}
+models = {"source (D)": model_src, "D_rand student": base["all"].value, "D_det student": base["shift"].value}
 robust = {name: controls.robust_accuracy(m, X_test[:n_rob], y_test[:n_rob], cfg.robust_eps) for name, m in models.items()}
 print("accuracy (%) under untargeted L2 PGD, by radius")
 print(f"{'model':<16}" + "".join(f"{'eps ' + format(e, 'g'):>10}" for e in robust["source (D)"]))

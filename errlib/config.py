@@ -111,9 +111,8 @@ class Config:
 
 
 # The weak teacher's step budget per dataset: the budget that puts its training accuracy
-# near Wallace's 62.5% (CIFAR-10 ResNet-18 after 2 epochs), measured with the course CNN,
-# Adam lr 2e-3, batch 128 (notebook 05 shows the curve). Fashion-MNIST sits on a plateau
-# near 62% between about 10 and 15 steps; MNIST rises through it within a step or two.
+# near Wallace's 62.5% (CIFAR-10 ResNet-18 after 2 epochs) for the course CNN, Adam lr 2e-3,
+# batch 128, read off the calibration curve notebook 05 draws.
 TEACHER_STEPS = {"mnist": 5, "fashion_mnist": 12,
                  "cifar10": 392}  # CIFAR-10: 2 epochs of 50,000 at batch 256, as Wallace
 

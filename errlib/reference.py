@@ -1,7 +1,7 @@
 """Published numbers to set beside ours (from ``shared/docs/reference.md``).
 
 Accuracies are fractions in [0, 1]. These are *references*, printed next to
-measured values; nothing in errlib reports them as its own results.
+our own results; nothing in errlib reports them as its own results.
 """
 
 # Ilyas et al. 2019, "Adversarial Examples Are Not Bugs, They Are Features", Table 1

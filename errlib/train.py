@@ -110,8 +110,12 @@ def _positive_int(name: str, value) -> int:
 
 
 def _step_plan(n: int, batch_size: int, epochs: Optional[int], steps: Optional[int],
-               max_steps: Optional[int]) -> Tuple[int, int]:
-    """``(epochs, total optimiser steps)`` for ``n`` examples: whole epochs, or a step budget."""
+               max_steps: Optional[int], optimizer: str, schedule: str) -> Tuple[int, int]:
+    """Check :func:`fit`'s options; ``(epochs, total optimiser steps)`` for ``n`` examples."""
+    if optimizer not in ("adam", "sgd"):
+        raise ValueError(f"unknown optimizer {optimizer!r}; allowed: adam, sgd")
+    if schedule not in ("constant", "onecycle"):
+        raise ValueError(f"unknown schedule {schedule!r}; allowed: constant, onecycle")
     per_epoch = -(-n // _positive_int("batch_size", batch_size))
     if steps is not None:
         if epochs is not None or max_steps is not None:
@@ -188,11 +192,7 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: Optional[
     (torch's global generator is not used); deterministic on the CPU.
     """
     _check_xy(X, y, "fit")
-    epochs, total = _step_plan(len(X), batch_size, epochs, steps, max_steps)
-    if optimizer not in ("adam", "sgd"):
-        raise ValueError(f"unknown optimizer {optimizer!r}; allowed: adam, sgd")
-    if schedule not in ("constant", "onecycle"):
-        raise ValueError(f"unknown schedule {schedule!r}; allowed: constant, onecycle")
+    epochs, total = _step_plan(len(X), batch_size, epochs, steps, max_steps, optimizer, schedule)
     dev = pick_device(device)
     model.to(dev)
     gen = torch.Generator().manual_seed(int(seed))

@@ -79,7 +79,7 @@ def get_teacher_curve(cfg: Config, budgets: Optional[Sequence[int]] = None, *,
                       n_probe: Optional[int] = None, force: bool = False) -> Stage:
     """How accurate is a teacher after ``b`` optimiser steps? One fresh teacher per budget.
 
-    ``value``: rows ``{"steps", "train_acc", "test_acc"}``, accuracies measured on
+    ``value``: rows ``{"steps", "train_acc", "test_acc"}``, accuracies on
     ``n_probe`` seeded images of the training pool and of the test set (default:
     2,000, or a tenth of a smaller pool); the whole curve is one cached stage.
     Used to choose ``teacher_steps``; ``budgets`` default to :func:`teacher_budgets`.

@@ -182,7 +182,7 @@ def _pgd_chunk(model: nn.Module, x0: torch.Tensor, x_start: torch.Tensor, labels
 
 
 class _Batch(NamedTuple):
-    """One batch's part of an :class:`AttackResult`, on the input's device (``success`` comes last)."""
+    """One batch's part of an :class:`AttackResult`, on the input's device (``success`` is set once, for all)."""
 
     x_adv: torch.Tensor
     pred: torch.Tensor

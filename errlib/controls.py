@@ -53,12 +53,12 @@ def get_transfer_model(cfg: Config, arch: str, *, force: bool = False) -> Stage:
     """A clean ``arch`` model trained with the source recipe on ``transfer_n_train`` images,
     independent of the source model (its own subset, initial weights and batch order)."""
     X, y, Xt, yt = load_splits(cfg.dataset)
-    Xs, ys = D.subset(X, y, cfg.transfer_n_train, seed=derive(cfg.seed, "transfer_subset"))
+    subset_seed = derive(cfg.seed, "transfer_subset")
+    Xs, ys = D.subset(X, y, cfg.transfer_n_train, seed=subset_seed)
     recipe = source_recipe(cfg, arch=arch, init_seed=derive(cfg.seed, "transfer_init"),
                            order_seed=derive(cfg.seed, "transfer_order"))
-    return train_stage("source", recipe, Xs, ys, X_test=Xt, y_test=yt,
-                       key=dict(n_train=cfg.transfer_n_train, subset_seed=derive(cfg.seed, "transfer_subset")),
-                       device=cfg.device, force=force)
+    return train_stage("source", recipe, Xs, ys, X_test=Xt, y_test=yt, device=cfg.device, force=force,
+                       key=dict(n_train=cfg.transfer_n_train, subset_seed=subset_seed))
 
 
 def transfer_rate(model: nn.Module, es: ErrorSet) -> float:

@@ -109,7 +109,7 @@ def _positive_int(name: str, value) -> int:
     return value
 
 
-def _step_plan(n: int, batch_size: int, epochs: Optional[int], steps: Optional[int],
+def _check_fit_args(n: int, batch_size: int, epochs: Optional[int], steps: Optional[int],
                max_steps: Optional[int], optimizer: str, schedule: str) -> Tuple[int, int]:
     """Check :func:`fit`'s options; ``(epochs, total optimiser steps)`` for ``n`` examples."""
     if optimizer not in ("adam", "sgd"):
@@ -192,7 +192,7 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: Optional[
     (torch's global generator is not used); deterministic on the CPU.
     """
     _check_xy(X, y, "fit")
-    epochs, total = _step_plan(len(X), batch_size, epochs, steps, max_steps, optimizer, schedule)
+    epochs, total = _check_fit_args(len(X), batch_size, epochs, steps, max_steps, optimizer, schedule)
     dev = pick_device(device)
     model.to(dev)
     gen = torch.Generator().manual_seed(int(seed))

@@ -88,8 +88,8 @@ def headline(res: dict) -> dict:
 
 
 def table(res: dict, meta: dict) -> str:
-    lines = [f"errlib benchmarks ({'quick' if meta['quick'] else 'full'}), torch {meta['torch']}, "
-             f"{meta['threads']} threads, {meta['cpu_count']} CPUs, load avg {meta['loadavg_start']} -> "
+    lines = [f"errlib benchmarks ({'quick' if meta['quick'] else 'full'}), torch {meta.get('torch')}, "
+             f"{meta.get('threads')} threads, {meta.get('cpu_count')} CPUs, load avg {meta['loadavg_start']} -> "
              f"{meta['loadavg_end']}", ""] + TABLE_HEAD
     for name, mod in BENCHMARKS.items():
         if name not in res:

@@ -23,8 +23,9 @@ course: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
-# Benchmarks (benchmarks/README.md): make bench [BENCH_ARGS="--quick"]. torchattacks is a
-# benchmark-only dependency, installed here on first use without its pins (see requirements-bench.txt).
+# Benchmarks (benchmarks/README.md): make bench [BENCH_ARGS="--baseline REV --course-results PATH"]
+# (or "--quick" for a smoke test). torchattacks is a benchmark-only dependency, installed here on
+# first use without its pins (see requirements-bench.txt).
 bench: $(STAMP)
 	$(PY) -c "import torchattacks" 2>/dev/null || $(PY) -m pip install --no-deps -r requirements-bench.txt
 	$(PY) benchmarks/run.py $(BENCH_ARGS)

@@ -1,0 +1,111 @@
+#!/usr/bin/env python
+"""A smoke-profile sweep of notebook 04 over 5 eps values at ``--jobs 2`` against ``--jobs 1``.
+
+    ERRLIB_DATA=/path/to/data python benchmarks/sweep.py [--quick] [--rounds 2] [--out FILE]
+
+Each run is ``python -m errlib.course sweep 04 --profile smoke --grid eps 4 4.5 5 5.5 6
+--jobs N --out <tmp> --force`` in a fresh process with a fresh, empty run cache
+(``ERRLIB_RUNS``), so both pay for the stages the grid points share, as a new
+sweep does; the two job counts alternate, their order rotated each round, and
+``sweep_jobs_speedup`` is the median of the paired ratios (jobs-1 seconds /
+jobs-2 seconds). ``--quick`` sweeps 2 points once. ``ERRLIB_THREADS`` is passed
+on only where ``--threads`` sets it; otherwise the sweep chooses. If the CLI
+rejects ``--jobs`` (or a run fails), the reason is recorded and nothing is timed.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Optional
+
+from common import TREE, fmt, log, main, median, target, verdict
+
+# eps from the MNIST default (4.0) up: below it the smoke profile's own check that the students
+# beat chance fails (D_det at eps 1: 0.018, at eps 2: 0.088 test accuracy), and the sweep stops
+SIZES = {"full": dict(grid=["4", "4.5", "5", "5.5", "6"], rounds=2), "quick": dict(grid=["4", "5"], rounds=1)}
+JOBS = (1, 2)
+TARGET = 1.3  # sweep_jobs_speedup on 2 cores (issue 15)
+
+
+def command(grid, jobs: int, out: Path) -> list:
+    return [sys.executable, "-m", "errlib.course", "sweep", "04", "--profile", "smoke", "--grid", "eps", *grid,
+            "--jobs", str(jobs), "--out", str(out), "--force"]
+
+
+def env_for(runs: Path, threads: Optional[int]) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(TREE), ERRLIB_RUNS=str(runs), ERRLIB_PROGRESS="0")
+    env.pop("ERRLIB_THREADS", None)
+    if threads:
+        env["ERRLIB_THREADS"] = str(threads)
+    return env
+
+
+def unsupported(threads: Optional[int]) -> Optional[str]:
+    """Why this errlib's sweep cannot be timed with ``--jobs`` (None: it can)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        got = subprocess.run([sys.executable, "-m", "errlib.course", "sweep", "--help"], capture_output=True,
+                             text=True, env=env_for(Path(tmp), threads), cwd=tmp)
+    if got.returncode != 0:
+        return f"`python -m errlib.course sweep --help` failed: {got.stderr.strip()[-300:]}"
+    if "--jobs" not in got.stdout:
+        return "errlib.course sweep has no --jobs option (not in its --help)"
+    return None
+
+
+def one_sweep(grid, jobs: int, threads: Optional[int]) -> float:
+    """Seconds of one cold sweep; raises RuntimeError with the CLI's error when it fails."""
+    with tempfile.TemporaryDirectory(prefix="errlib-bench-sweep-") as tmp:
+        t0 = time.perf_counter()
+        got = subprocess.run(command(grid, jobs, Path(tmp) / "out"), capture_output=True, text=True,
+                             env=env_for(Path(tmp) / "runs", threads), cwd=tmp)  # (not here: -m imports ./errlib)
+        seconds = time.perf_counter() - t0
+    if got.returncode != 0:
+        raise RuntimeError(f"sweep --jobs {jobs} exited {got.returncode}: {got.stderr.strip()[-500:]}")
+    return seconds
+
+
+def measure(args) -> dict:
+    sz = SIZES["quick" if args.quick else "full"]
+    rounds = args.rounds or sz["rounds"]
+    res = {"notebook": "04", "profile": "smoke", "grid": {"eps": sz["grid"]}, "jobs": list(JOBS),
+           "rounds": rounds, "cpu_count": os.cpu_count(), "measured": False}
+    why = unsupported(args.threads)
+    times = {j: [] for j in JOBS}
+    for r in range(rounds):
+        for jobs in (JOBS if r % 2 == 0 else JOBS[::-1]):
+            if why:
+                break
+            log(f"  sweep: {len(sz['grid'])} smoke points, --jobs {jobs} (round {r + 1}/{rounds})")
+            try:
+                times[jobs].append(one_sweep(sz["grid"], jobs, args.threads))
+            except RuntimeError as err:
+                why = str(err)
+    if why:
+        log(f"  sweep not timed: {why}")
+        res["skipped"] = why
+        return res
+    res.update(measured=True, seconds={str(j): t for j, t in times.items()},
+               sweep_jobs_speedup=median([a / b for a, b in zip(times[1], times[2])]))
+    return res
+
+
+def targets(res: dict) -> dict:
+    return {"sweep_jobs_speedup": target(res.get("sweep_jobs_speedup"), TARGET)}
+
+
+def rows(res: dict) -> list:
+    what = f"smoke sweep of 04, {len(res['grid']['eps'])} points, cold cache, seconds"
+    if not res["measured"]:
+        return [f"| {what} | — | --jobs 1 | — | not measured: {res['skipped']} |"]
+    s = res["seconds"]
+    return [f"| {what} | --jobs 2: {median(s['2']):.0f} | --jobs 1: {median(s['1']):.0f} | "
+            f"{fmt(res['sweep_jobs_speedup'])} | {verdict(targets(res)['sweep_jobs_speedup'])} "
+            f"({res['cpu_count']} cores) |"]
+
+
+if __name__ == "__main__":
+    main(__doc__, measure, rows, targets)

@@ -347,3 +347,61 @@ def toy_seed_histogram(correct: Sequence[int], n_points: int, reference: Optiona
     ax.legend(fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def judge_readings(readings: Mapping[str, Mapping[str, float]]) -> plt.Figure:
+    """Stacked bars: the share of each set's error rows a robust judge reads as t, as y, or other.
+
+    ``readings[name]`` holds ``reads_target``, ``reads_original``, ``reads_other``
+    (fractions of error rows) and optionally ``clean_reads_target`` (drawn as a tick:
+    the judge's base rate of answering t on the clean originals).
+    """
+    names = list(readings)
+    fig, ax = plt.subplots(figsize=(7.5, 1.2 + 0.8 * len(names)))
+    left = np.zeros(len(names))
+    for key, label, color in (("reads_target", "reads the target t (leakage)", "tab:red"),
+                              ("reads_original", "reads the original y", "tab:green"),
+                              ("reads_other", "another class", "tab:gray")):
+        vals = np.array([100 * readings[n][key] for n in names])
+        bars = ax.barh(names, vals, left=left, color=color, label=label)
+        ax.bar_label(bars, labels=[f"{v:.0f}%" if v >= 6 else "" for v in vals], label_type="center")
+        left += vals
+    for i, n in enumerate(names):
+        if "clean_reads_target" in readings[n]:
+            x = 100 * readings[n]["clean_reads_target"]
+            ax.plot([x, x], [i - 0.4, i + 0.4], color="k", lw=2)
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("share of error rows (%); black tick: t read on the clean originals")
+    ax.set_title("what the robust judge reads in each error set")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=3, frameon=False, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def seed_spread(rows: Sequence[Mapping[str, float]], keys: Mapping[str, str], chance: float,
+                reference: Optional[Mapping[str, float]] = None) -> plt.Figure:
+    """One column per student: every seed's accuracy as a dot, the mean as a bar (fractions in [0, 1]).
+
+    ``keys`` maps a column label to the row key holding that student's accuracy;
+    ``reference`` maps column labels to published numbers (drawn as diamonds).
+    """
+    labels = list(keys)
+    fig, ax = plt.subplots(figsize=(max(7, 1.6 * len(labels)), 4.5))
+    ref_label = "Ilyas et al., CIFAR-10"
+    for i, lab in enumerate(labels):
+        vals = np.array([100 * r[keys[lab]] for r in rows], dtype=float)
+        ax.bar(i, np.nanmean(vals), 0.6, color="tab:blue", alpha=0.35)
+        ax.scatter(np.full(len(vals), i), vals, color="tab:blue", zorder=3)
+        ax.text(i, np.nanmean(vals) + 2, f"{np.nanmean(vals):.1f}", ha="center")
+        if reference and lab in reference:
+            ax.scatter([i + 0.2], [100 * reference[lab]], marker="D", color="tab:gray", zorder=3,
+                       label=ref_label)
+            ref_label = None  # one legend entry
+    ax.axhline(100 * chance, color="r", ls="--", label=f"chance ({100 * chance:.0f}%)")
+    ax.set_xticks(range(len(labels)), labels, fontsize=10)
+    ax.set_ylabel("clean test accuracy (%)")
+    ax.set_ylim(0, 105)
+    ax.set_title(f"students over {len(rows)} seeds (dots: seeds, bars: mean)")
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    return fig

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -120,7 +120,9 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 1,
         weight_decay: float = 0.0, schedule: str = "constant", augment: bool = False,
         X_test: Optional[torch.Tensor] = None, y_test: Optional[torch.Tensor] = None,
         seed: int = 0, device: Optional[str] = None, progress: bool = True,
-        desc: str = "train", max_steps: Optional[int] = None) -> List[Dict[str, float]]:
+        desc: str = "train", max_steps: Optional[int] = None,
+        perturb: Optional[Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]] = None,
+        ) -> List[Dict[str, float]]:
     """Train ``model`` in place with cross-entropy; return per-epoch metrics.
 
     optimizer: ``"adam"`` or ``"sgd"`` (momentum 0.9, Nesterov).
@@ -136,6 +138,11 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 1,
     ``train_loss``/``train_acc`` average over the batches seen in it) and every
     row gains ``steps``, the optimiser steps taken so far. The ``onecycle``
     schedule spans the steps actually taken. ``None`` (default): whole epochs.
+
+    perturb: if given, ``perturb(model, xb, yb)`` replaces each float batch in
+    [0, 1] before the step (after augmentation): adversarial training, e.g.
+    :func:`errlib.leakage.get_judge`. ``train_acc`` is then measured on the
+    perturbed batches.
     """
     _check_xy(X, y, "fit")
     if not (isinstance(epochs, int) and epochs >= 1):
@@ -186,6 +193,9 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int = 1,
             yb = y[idx].to(dev, non_blocking=True)
             if augment:
                 xb = _augment(xb, gen)
+            if perturb is not None:
+                xb = perturb(model, xb, yb)
+                model.train()
             logits = model(xb)
             loss = F.cross_entropy(logits, yb)
             opt.zero_grad(set_to_none=True)

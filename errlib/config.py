@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 from .attacks import check_attack_args, default_step_size
@@ -77,6 +77,17 @@ class Config:
     robust_eps: Tuple[float, ...] = (0.5, 1.0, 2.0)  # radii of the untargeted robustness check
     transfer_models: Tuple[str, ...] = ("cnn", "cnn_wide", "mlp")  # student architectures compared
     transfer_n_train: int = 20000  # clean images for each independent model the transfer rate uses
+    # robust-feature leakage (notebooks 02, 04, 07): the robust judge and the seed spread
+    judge_model: str = "cnn"  # architecture of the adversarially trained judge (errlib.leakage)
+    judge_eps: float = 2.0  # L2 radius of the judge's adversarial training
+    judge_steps: int = 3  # PGD steps per training batch of the judge
+    judge_epochs: int = 3  # epochs of adversarial training
+    judge_n_train: Optional[int] = 20000  # training images of the judge (None: all)
+    judge_eval_eps: Tuple[float, ...] = (1.5, 2.0)  # radii of the judge's robustness check
+    judge_eval_steps: int = 50  # PGD steps of that check (stronger than training's)
+    judge_n_eval: int = 1000  # test images of that check
+    judge_seed: int = 0  # the judge's own seed, independent of `seed` (one judge per dataset)
+    n_seeds: int = 3  # seeds seed, seed+1, ... over which notebook 04 reports each headline student
     # Wallace's experiments (Part II, notebooks 05-06)
     weak_dataset: str = "fashion_mnist"  # dataset of the weak-teacher experiment (05a)
     teacher_steps: Optional[int] = None  # weak teacher's optimiser steps (None: TEACHER_STEPS[weak_dataset])
@@ -120,7 +131,8 @@ _BASE = {
     "smoke": dict(n_train=5000, epochs=2, n_attack=1000, steps=10, student_epochs=6,
                   attack_batch_size=500, n_control=300, sweep_eps=(4.0, 5.0), sweep_n_attack=300,
                   robust_eps=(1.0,), transfer_models=("cnn", "mlp"), transfer_n_train=2000,
-                  wrong_epochs=3, cross_epochs=2, toy_seeds=20, n_test=2000),
+                  wrong_epochs=3, cross_epochs=2, toy_seeds=20, n_test=2000,
+                  judge_n_train=3000, judge_epochs=2, judge_n_eval=200, n_seeds=2),
     "default": dict(),
     "full": dict(dataset="cifar10", model="resnet18", student_model="resnet18", n_train=None,
                  epochs=30, batch_size=256, lr=0.1, optimizer="sgd", schedule="onecycle",
@@ -129,14 +141,18 @@ _BASE = {
                  student_optimizer="sgd", student_schedule="onecycle",
                  sweep_eps=(0.25, 0.5, 1.0, 1.5, 2.0), sweep_n_attack=10000, robust_eps=(0.25, 0.5),
                  transfer_models=("resnet18", "cnn_wide", "mlp"),
-                 weak_dataset="cifar10", wrong_epochs=50, cross_epochs=5),
+                 weak_dataset="cifar10", wrong_epochs=50, cross_epochs=5,
+                 judge_model="resnet18", judge_eps=0.5, judge_eval_eps=(0.25, 0.5), judge_steps=7,
+                 judge_epochs=30, judge_n_train=None),
 }
 
 # Per-dataset values for the CPU profiles (eps calibrated on a 2-core CPU; see README).
 _DATASET = {
     "mnist": dict(eps=4.0),
-    "fashion_mnist": dict(eps=3.0, epochs=5),
+    "fashion_mnist": dict(eps=3.0, epochs=5, judge_eps=1.5, judge_eval_eps=(1.0, 1.5)),
     "cifar10": dict(model="resnet18", student_model="resnet18", eps=0.5, steps=100, step_size=0.1,
+                    judge_model="resnet18", judge_eps=0.5, judge_eval_eps=(0.25, 0.5), judge_steps=7,
+                    judge_epochs=30, judge_n_train=None,
                     batch_size=256, lr=0.1, optimizer="sgd", augment=True, student_lr=0.01,
                     student_optimizer="sgd", student_schedule="onecycle"),
 }
@@ -156,8 +172,14 @@ def _validate(cfg: Config) -> Config:
         v = getattr(cfg, k)
         if v is not None and (not isinstance(v, int) or v < 1):
             raise ValueError(f"{k} must be a positive integer (or None for all), got {v!r}")
+    if cfg.judge_model not in MODELS:
+        raise ValueError(f"unknown judge_model {cfg.judge_model!r}; allowed: {', '.join(sorted(MODELS))}")
+    check_attack_args(cfg.judge_eps, cfg.judge_steps, "l2")
+    if cfg.judge_n_train is not None and (not isinstance(cfg.judge_n_train, int) or cfg.judge_n_train < 1):
+        raise ValueError(f"judge_n_train must be a positive integer (or None for all), got {cfg.judge_n_train!r}")
     for k in ("epochs", "student_epochs", "batch_size", "attack_batch_size", "wrong_epochs",
-              "cross_epochs", "toy_seeds", "toy_steps"):
+              "cross_epochs", "toy_seeds", "toy_steps", "judge_epochs", "judge_eval_steps",
+              "judge_n_eval", "n_seeds"):
         v = getattr(cfg, k)
         if not isinstance(v, int) or v < 1:
             raise ValueError(f"{k} must be an integer >= 1, got {v!r}")
@@ -227,13 +249,15 @@ SECTIONS = {
     "controls": ("n_control", "sweep_eps", "sweep_n_attack", "robust_eps", "transfer_models", "transfer_n_train"),
     "wallace": ("weak_dataset", "teacher_steps", "wrong_epochs", "cross_epochs", "n_test"),
     "toy": ("toy_seeds", "toy_steps"),
+    "judge": ("judge_model", "judge_eps", "judge_steps", "judge_epochs", "judge_n_train", "judge_eval_eps",
+              "judge_eval_steps", "judge_n_eval", "judge_seed", "n_seeds"),
 }
 
 # The sections each part of the course uses, after "run" (which every part shows).
 PARTS = {
-    "part1": ("source", "attack", "students"),  # notebooks 01-04
+    "part1": ("source", "attack", "students", "judge"),  # notebooks 01-04
     "wallace": ("wallace", "toy"),  # notebooks 05-06
-    "controls": ("source", "attack", "students", "controls"),  # notebook 07
+    "controls": ("source", "attack", "students", "judge", "controls"),  # notebook 07
 }
 
 
@@ -256,6 +280,9 @@ def _describe_section(cfg: Config, section: str) -> str:
                    f"scored on {cfg.n_test or 'all'} test images\n"
                    "  MNIST teacher: Part I's source model for MNIST (cached once notebook 01 ran on MNIST)",
         "toy": f"  2-D toy      : {cfg.toy_seeds} seeds, {cfg.toy_steps} full-batch Adam steps",
+        "judge": f"  judge    : {cfg.judge_model} adversarially trained at L2 {cfg.judge_eps:g} ({cfg.judge_steps} "
+                 f"steps, {cfg.judge_epochs} epochs, {cfg.judge_n_train or 'all'} images, seed {cfg.judge_seed}); "
+                 f"headline over {cfg.n_seeds} seeds",
     }
     return lines[section]
 

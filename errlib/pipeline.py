@@ -59,19 +59,21 @@ def _loaded(recipe: TrainRecipe, payload: Dict[str, torch.Tensor], device: Optio
 def train_stage(stage: str, recipe: TrainRecipe, X: torch.Tensor, y: torch.Tensor, *,
                 X_test: torch.Tensor, y_test: torch.Tensor, upstream: Sequence[str] = (),
                 key: Optional[Dict[str, Any]] = None, device: Optional[str] = None, force: bool = False,
-                extra_metrics: Optional[Callable[[nn.Module], Dict[str, Any]]] = None) -> Stage:
+                extra_metrics: Optional[Callable[[nn.Module], Dict[str, Any]]] = None,
+                perturb: Optional[Callable] = None) -> Stage:
     """Train (or load) ``recipe``'s model on ``(X, y)`` and score it on ``(X_test, y_test)``.
 
     The cache key is the recipe's fields plus ``key`` (what else tells this
     stage apart, e.g. how ``X`` was made) and the ``upstream`` keys.
-    ``extra_metrics(model)`` may add metrics computed after training.
+    ``extra_metrics(model)`` may add metrics computed after training;
+    ``perturb`` goes to :func:`~errlib.train.fit` (its settings belong in ``key``).
     Metrics: ``history`` (:func:`~errlib.train.fit`'s), ``test_acc``,
     ``train_acc`` and ``n_train``.
     """
 
     def build():
         model = recipe.make_model()
-        history = recipe.fit(model, X, y, device=device, X_test=X_test, y_test=y_test, desc=stage)
+        history = recipe.fit(model, X, y, device=device, X_test=X_test, y_test=y_test, desc=stage, perturb=perturb)
         metrics = {"history": history, "test_acc": history[-1]["test_acc"],
                    "train_acc": history[-1]["train_acc"], "n_train": len(X)}
         if extra_metrics is not None:

@@ -18,7 +18,7 @@ import dataclasses
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -145,7 +145,7 @@ def _schedule(opt, name: str, total: int):
         opt, lambda t: (t + 1) / warm if t < warm else max(0.0, (total - t) / max(1, total - warm)))
 
 
-def _train_batches(model, X, y, batches, *, opt, sched, augment, gen, dev) -> Tuple[float, int]:
+def _train_batches(model, X, y, batches, *, opt, sched, augment, perturb, gen, dev) -> Tuple[float, int]:
     """One pass over the index ``batches``; ``(summed loss, correct predictions)``."""
     loss_sum = torch.zeros((), device=dev)
     correct = torch.zeros((), device=dev, dtype=torch.long)
@@ -155,6 +155,9 @@ def _train_batches(model, X, y, batches, *, opt, sched, augment, gen, dev) -> Tu
         yb = y[idx].to(dev, non_blocking=True)
         if augment:
             xb = _augment(xb, gen)
+        if perturb is not None:
+            xb = perturb(model, xb, yb)
+            model.train()
         logits = model(xb)
         loss = F.cross_entropy(logits, yb)
         opt.zero_grad(set_to_none=True)
@@ -174,7 +177,8 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: Optional[
         weight_decay: float = 0.0, schedule: str = "constant", augment: bool = False,
         X_test: Optional[torch.Tensor] = None, y_test: Optional[torch.Tensor] = None,
         seed: int = 0, device: Optional[str] = None, progress: bool = True,
-        desc: str = "train", max_steps: Optional[int] = None) -> List[Dict[str, float]]:
+        desc: str = "train", max_steps: Optional[int] = None, perturb: Optional[Callable] = None,
+        ) -> List[Dict[str, float]]:
     """Train ``model`` in place with cross-entropy; return per-epoch metrics.
 
     Length: ``epochs`` whole epochs (default 1), cut short after ``max_steps``
@@ -190,6 +194,8 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: Optional[
     on the training batches), ``seconds`` and, with a test set, ``test_acc``.
     The batch order and augmentation come from a generator seeded with ``seed``
     (torch's global generator is not used); deterministic on the CPU.
+    ``perturb(model, xb, yb)``, if given, replaces each batch before its step
+    (adversarial training, :func:`errlib.leakage.get_judge`).
     """
     _check_xy(X, y, "fit")
     epochs, total = _check_fit_args(len(X), batch_size, epochs, steps, max_steps, optimizer, schedule)
@@ -209,7 +215,7 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: Optional[
         bar = progress_bar(range(n_batches), desc=f"{desc} epoch {epoch}/{epochs}", disable=not progress,
                            unit="batch")
         loss_sum, correct = _train_batches(model, X, y, (perm[b * batch_size:(b + 1) * batch_size] for b in bar),
-                                           opt=opt, sched=sched, augment=augment, gen=gen, dev=dev)
+                                           opt=opt, sched=sched, augment=augment, perturb=perturb, gen=gen, dev=dev)
         done += n_batches
         seen = min(n, n_batches * batch_size)
         row = {"epoch": epoch, "train_loss": loss_sum / seen, "train_acc": correct / seen}

@@ -19,8 +19,8 @@
 # *Part I of the errlib course — reproducing Ilyas et al. (2019), "Adversarial Examples Are
 # Not Bugs, They Are Features", Section 3.2. Notebooks 01 → 04 form one experiment.*
 #
-# **The question of Part I.** Take a trained classifier, push every training image a tiny,
-# imperceptible step toward a *wrong* class, and relabel it with that wrong class. To a
+# **The question of Part I.** Take a trained classifier, push every training image a small
+# step toward a *wrong* class, and relabel it with that wrong class. To a
 # human the new training set is all mislabelled. Can a fresh model trained **only on these
 # errors** classify the untouched test set correctly?
 #

@@ -32,7 +32,10 @@
 #
 # D_det is the sharper test. Every training image still *looks* like class $y$, and its
 # robust features say $y$, but it is labelled $y+1$. Only non-robust features agree with the
-# label. So clean-test accuracy above chance on D_det can only come from non-robust features.
+# label, *if* the perturbation left the robust features alone. Notebook 02's robust judge
+# checks that "if": it reads part of D_det as its target. So clean-test accuracy above
+# chance on D_det comes from non-robust features only for the rows the judge still reads as
+# $y$; notebook 04 trains students on those rows alone.
 #
 # | | |
 # |---|---|
@@ -47,7 +50,8 @@ from typing import Optional
 import torch
 
 import errlib
-from errlib import config, data, pipeline, plotting, reference, report
+from errlib import config, data, leakage, pipeline, plotting, reference, report
+from IPython.display import Markdown, display
 from errlib.pipeline import RULE_NAMES
 
 plotting.setup()
@@ -116,8 +120,17 @@ fig.axes[0].set_title("students trained only on errors")
 #
 # For D_det, where could a correct answer come from? Each training 3 looked like a 3 and was
 # labelled 4. A student that learned "shape of 3 → label 4" would score near zero on the
-# true labels. Instead it learned "the (invisible) non-robust features of 4 → label 4", and
-# clean 4s carry those features too.
+# true labels. Instead it learned features of 4 from images labelled 4, and clean 4s carry
+# them too. Which features? Non-robust ones, by Ilyas et al.'s reading; but where the
+# perturbation drew a visible 4, robust ones as well:
+
+# %%
+readings = {name: leakage.get_reading(cfg, rule, errset=errsets[name])[1].metrics
+            for rule, name in RULE_NAMES.items() if name in errsets}
+display(Markdown("\n".join(
+    f"- {name}: the robust judge reads **{100 * r['reads_target']:.0f}%** of the error rows as their "
+    f"training label and {100 * r['reads_original']:.0f}% as their original class."
+    for name, r in readings.items())))
 
 # %% [markdown]
 # ## Check and record

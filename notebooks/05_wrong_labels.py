@@ -341,6 +341,17 @@ report.save_results("05_wrong_labels", cfg, {
 #   and learning those features from the model's labels *is* a form of distillation, as
 #   Ilyas et al. reply (`reference.md`, §3.4). What Wallace shows is that the perturbation
 #   is one channel for the teacher's knowledge, not the only one.
+# - **Not every adversarial example teaches.** Nakkiran's Distill response ("Adversarial
+#   examples are just bugs, too") built targeted errors with an attack designed *not* to
+#   transfer: it fools one ResNet-18 while an ensemble of others keeps the true label. A
+#   D_det-style set built that way taught a student almost nothing about the true labels
+#   (a few percent on CIFAR-10, against about a third with plain PGD), though the student
+#   learned the shifted labels. So some adversarial examples are "bugs" of one model.
+#   The authors agreed, and read it as support for their link between transfer and
+#   learnability: errors teach in proportion to how much of them is a feature shared across
+#   models. Notebook 07's architecture control measures that link here, and notebook 04's
+#   leakage filter measures the opposite worry, errors that teach because they are too
+#   visible.
 #
 # **Next, notebook 06:** the same effect in two dimensions, where the teacher's boundary,
 # the flipped points and the student's boundary can all be drawn.

@@ -54,7 +54,7 @@ from errlib import config, data, pipeline, plotting, reference, report
 from errlib.pipeline import RULE_NAMES
 
 plotting.setup()
-from errlib import toy
+from errlib import toy, toy_plots
 
 # %% [markdown]
 # ## Parameters
@@ -116,7 +116,7 @@ shift = (res.x_adv[i] - res.X[i]).abs().amax(1)
 print(f"largest move of a flipped point: {shift[res.flipped[i]].max():.3f} (L-inf radius {toy.EPS})")
 
 # %%
-fig = plotting.toy_panels(res.X[i], res.y[i], toy.decision_grid(res.teacher.member(i)), res.x_adv[i],
+fig = toy_plots.toy_panels(res.X[i], res.y[i], toy.decision_grid(res.teacher.member(i)), res.x_adv[i],
                           res.adv_pred[i], res.flipped[i], toy.decision_grid(res.student.member(i)), toy.EPS,
                           student_correct=int(res.student_correct[i]))
 
@@ -148,7 +148,7 @@ print(f"student right on {s['student_correct_mean']:.1f} ± {s['student_correct_
       f"{reference.WALLACE['toy_student_correct']})")
 print(f"  over the {fits} problems whose teacher fits all points: {s['student_correct_mean_fitting']:.1f}")
 print(f"  scores: {res.student_correct.tolist()}")
-fig = plotting.toy_seed_histogram(res.student_correct.tolist(), res.n_points,
+fig = toy_plots.toy_seed_histogram(res.student_correct.tolist(), res.n_points,
                                   reference=reference.WALLACE["toy_student_correct"])
 
 # %% [markdown]
@@ -182,13 +182,16 @@ report.save_results("06_toy_2d", cfg, {
 # - **No "non-robust features" here in the image sense**: two coordinates, no texture, no
 #   hidden pattern. This is Wallace's point in miniature. Learning from a model's
 #   adversarial errors needs nothing beyond the fact that the model chose the labels.
-# - **One problem is a noisy measurement.** The score varies by a few points from seed to
-#   seed (the standard deviation above); Wallace's single problem, 23 of 32, lies within our
-#   range, a little above our mean.
-# - **More points flip here than in Wallace's figure** (about 27 of 32 against about 14).
+# - **One problem is a noisy measurement.** The score varies from seed to seed (the standard
+#   deviation above); Wallace's single problem, 23 of 32, is one draw from such a spread.
+# - **More points may flip here than in Wallace's figure** (compare the mean printed above
+#   with his about 14 of 32).
 #   Our attack keeps each point's strongest iterate and our teacher's boundary winds
 #   tightly between the points, so most boxes reach across it; Wallace does not say how he
 #   attacked or trained. The student still learns from what it is given.
+# - **Bugs that do not teach exist too** (Nakkiran's Distill response, discussed in notebook
+#   05): an attack can find flips that belong to one model alone. Here the flips are the
+#   teacher's own boundary, which is exactly what a student can copy.
 #
 # **End of the course.** Part I reproduced Ilyas et al.: errors crafted by an attack teach a
 # student to classify clean data. Part II reproduced Wallace: a model's plain wrong labels,

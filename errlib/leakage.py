@@ -248,3 +248,16 @@ def mean_sd(rows, key: str) -> Tuple[float, float]:
     vals = torch.tensor([float(r[key]) for r in rows], dtype=torch.float64)
     sd = vals.std().item() if len(vals) > 1 else 0.0
     return vals.mean().item(), sd
+
+
+EVIDENCE = D.REPO_ROOT / "docs" / "evidence" / "leakage_sweep.jsonl"
+
+
+def load_evidence(path=None) -> list:
+    """The committed rows of ``docs/evidence/leakage_sweep.py`` (one dict per regime; ``[]`` if absent)."""
+    import json
+
+    path = EVIDENCE if path is None else path
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -7,7 +7,7 @@ print, and never raise because of what the student did or did not do.
   ``None`` (the default in every notebook) prints "no guess recorded".
 * :func:`check` runs the checker of a coding exercise on the student's function and
   prints ``PASS``, ``FAIL`` with a hint, or ``not attempted`` when the stub still raises
-  ``NotImplementedError``. It returns that status as a string.
+  ``NotImplementedError``; :func:`passed` does the same and returns whether it passed.
 
 Each checker tests behaviour on hand-made cases with known answers, and where errlib
 already has the function (``attacks.L2Step``, ``errsets.wrong_label_set``, ...) on random
@@ -283,12 +283,17 @@ def run_check(name: str, fn: Callable) -> tuple:
     return PASS, "all cases right"
 
 
-def check(name: str, fn: Callable) -> str:
-    """Check the student's ``fn`` for exercise ``name``, print the verdict, and return its status."""
+def check(name: str, fn: Callable) -> None:
+    """Check the student's ``fn`` for exercise ``name`` and print the verdict (PASS, FAIL + hint, not attempted)."""
+    passed(name, fn)
+
+
+def passed(name: str, fn: Callable) -> bool:
+    """As :func:`check`, and return whether ``fn`` passed (for cells that then use it)."""
     status, message = run_check(name, fn)
     label = {PASS: "PASS", FAIL: "FAIL", NOT_ATTEMPTED: "not attempted"}[status]
     print(f"[{label}] {name} ({EXERCISES[name].title}): {message}")
-    return status
+    return status == PASS
 
 
 def compare_prediction(what: str, guess, measured: float, *, percent: bool = True) -> Optional[float]:

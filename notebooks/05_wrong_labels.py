@@ -460,7 +460,7 @@ def error_agreement(student_pred, teacher_pred, y):
     raise NotImplementedError
 
 
-if exercises.check("error_agreement", error_agreement) == "pass":
+if exercises.passed("error_agreement", error_agreement):
     _, _, Xw_test, yw_test = pipeline.load_splits(cfg.weak_dataset)
     p_teacher = errlib.train.predict(teacher, Xw_test)
     p_student = errlib.train.predict(students["D_wrong"][0], Xw_test)

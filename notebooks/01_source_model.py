@@ -53,13 +53,11 @@
 # first notebook.
 #
 # **Time.** Running it: about 1 minute on a 2-core laptop CPU (default profile), seconds
-# once cached.
-# Studying it: about 20 minutes, plus 15 for the exercises.
+# once cached. Studying it: about 20 minutes, plus 15 for the exercises.
 #
 # **Sources.** The course's own reference, [`docs/reference.md`](../docs/reference.md) (§1
-# headline numbers, §10 glossary); the
-# paper, Ilyas et al. 2019, [arXiv:1905.02175](https://arxiv.org/abs/1905.02175); the
-# Distill discussion with its six
+# headline numbers, §10 glossary); the paper, Ilyas et al. 2019,
+# [arXiv:1905.02175](https://arxiv.org/abs/1905.02175); the Distill discussion with its six
 # responses and the authors' replies,
 # [distill.pub/2019/advex-bugs-discussion](https://distill.pub/2019/advex-bugs-discussion/).
 
@@ -204,11 +202,11 @@ report.save_results("01_source_model", cfg, {
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercises
 # Coding exercises: fill in the function and run its cell. `exercises.check` prints
-# **PASS**,
-# **FAIL** with a hint, or *not attempted* while the stub still raises `NotImplementedError`
-# (the notebook runs to the end either way). Reference solutions are kept apart from the
-# notebooks, in `errlib/solutions.py`: try first. Questions: answer in your own words, then
-# open the hidden answer. `print(exercises.listing("01"))` lists this notebook's exercises.
+# **PASS**, **FAIL** with a hint, or *not attempted* while the stub still raises
+# `NotImplementedError` (the notebook runs to the end either way). Reference solutions are
+# kept apart from the notebooks, in `errlib/solutions.py`: try first. Questions: answer in
+# your own words, then open the hidden answer. `print(exercises.listing("01"))` lists this
+# notebook's exercises.
 
 # %%
 from errlib import exercises

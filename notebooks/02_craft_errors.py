@@ -57,13 +57,11 @@
 # it). Gradients with `torch.autograd`; the $L_2$ norm of a tensor.
 #
 # **Time.** Running it: about 1-2 minutes on a 2-core laptop CPU (default profile), seconds
-# once cached.
-# Studying it: about 30 minutes, plus 20 for the exercises.
+# once cached. Studying it: about 30 minutes, plus 20 for the exercises.
 #
 # **Sources.** The course's own reference, [`docs/reference.md`](../docs/reference.md)
-# (§2.1-2.3 the construction and the attack, §9 leakage); the
-# paper, Ilyas et al. 2019, [arXiv:1905.02175](https://arxiv.org/abs/1905.02175); the
-# Distill discussion with its six
+# (§2.1-2.3 the construction and the attack, §9 leakage); the paper, Ilyas et al. 2019,
+# [arXiv:1905.02175](https://arxiv.org/abs/1905.02175); the Distill discussion with its six
 # responses and the authors' replies,
 # [distill.pub/2019/advex-bugs-discussion](https://distill.pub/2019/advex-bugs-discussion/).
 
@@ -247,11 +245,11 @@ report.save_results("02_craft_errors", cfg, {
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercises
 # Coding exercises: fill in the function and run its cell. `exercises.check` prints
-# **PASS**,
-# **FAIL** with a hint, or *not attempted* while the stub still raises `NotImplementedError`
-# (the notebook runs to the end either way). Reference solutions are kept apart from the
-# notebooks, in `errlib/solutions.py`: try first. Questions: answer in your own words, then
-# open the hidden answer. `print(exercises.listing("02"))` lists this notebook's exercises.
+# **PASS**, **FAIL** with a hint, or *not attempted* while the stub still raises
+# `NotImplementedError` (the notebook runs to the end either way). Reference solutions are
+# kept apart from the notebooks, in `errlib/solutions.py`: try first. Questions: answer in
+# your own words, then open the hidden answer. `print(exercises.listing("02"))` lists this
+# notebook's exercises.
 
 # %%
 from errlib import exercises

@@ -53,14 +53,12 @@
 # them). What overfitting and generalisation mean.
 #
 # **Time.** Running it: about 1.5 minutes on a 2-core laptop CPU (default profile), seconds
-# once cached.
-# Studying it: about 20 minutes, plus 15 for the exercises.
+# once cached. Studying it: about 20 minutes, plus 15 for the exercises.
 #
 # **Sources.** The course's own reference, [`docs/reference.md`](../docs/reference.md) (§2.1
-# and §2.4 training on D_rand / D_det, §6 what reproductions teach); the
-# paper, Ilyas et al. 2019, [arXiv:1905.02175](https://arxiv.org/abs/1905.02175); the
-# Distill discussion with its six
-# responses and the authors' replies,
+# and §2.4 training on D_rand / D_det, §6 what reproductions teach); the paper, Ilyas et al.
+# 2019, [arXiv:1905.02175](https://arxiv.org/abs/1905.02175); the Distill discussion with
+# its six responses and the authors' replies,
 # [distill.pub/2019/advex-bugs-discussion](https://distill.pub/2019/advex-bugs-discussion/).
 
 # %% slideshow={"slide_type": "skip"}
@@ -202,11 +200,11 @@ report.save_results("03_train_on_errors", cfg, {
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercises
 # Coding exercises: fill in the function and run its cell. `exercises.check` prints
-# **PASS**,
-# **FAIL** with a hint, or *not attempted* while the stub still raises `NotImplementedError`
-# (the notebook runs to the end either way). Reference solutions are kept apart from the
-# notebooks, in `errlib/solutions.py`: try first. Questions: answer in your own words, then
-# open the hidden answer. `print(exercises.listing("03"))` lists this notebook's exercises.
+# **PASS**, **FAIL** with a hint, or *not attempted* while the stub still raises
+# `NotImplementedError` (the notebook runs to the end either way). Reference solutions are
+# kept apart from the notebooks, in `errlib/solutions.py`: try first. Questions: answer in
+# your own words, then open the hidden answer. `print(exercises.listing("03"))` lists this
+# notebook's exercises.
 
 # %%
 from errlib import exercises

@@ -53,13 +53,12 @@
 # binomial proportion and its standard error.
 #
 # **Time.** Running it: about 10 seconds once 01-03 have run (otherwise their time combined)
-# on a 2-core laptop CPU (default profile), seconds once cached.
-# Studying it: about 20 minutes, plus 15 for the exercises.
+# on a 2-core laptop CPU (default profile), seconds once cached. Studying it: about 20
+# minutes, plus 15 for the exercises.
 #
 # **Sources.** The course's own reference, [`docs/reference.md`](../docs/reference.md) (§1
-# headline numbers, §2 the construction, §6 caveats); the
-# paper, Ilyas et al. 2019, [arXiv:1905.02175](https://arxiv.org/abs/1905.02175); the
-# Distill discussion with its six
+# headline numbers, §2 the construction, §6 caveats); the paper, Ilyas et al. 2019,
+# [arXiv:1905.02175](https://arxiv.org/abs/1905.02175); the Distill discussion with its six
 # responses and the authors' replies,
 # [distill.pub/2019/advex-bugs-discussion](https://distill.pub/2019/advex-bugs-discussion/).
 
@@ -221,11 +220,11 @@ report.save_results("04_measure", cfg, values)
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercises
 # Coding exercises: fill in the function and run its cell. `exercises.check` prints
-# **PASS**,
-# **FAIL** with a hint, or *not attempted* while the stub still raises `NotImplementedError`
-# (the notebook runs to the end either way). Reference solutions are kept apart from the
-# notebooks, in `errlib/solutions.py`: try first. Questions: answer in your own words, then
-# open the hidden answer. `print(exercises.listing("04"))` lists this notebook's exercises.
+# **PASS**, **FAIL** with a hint, or *not attempted* while the stub still raises
+# `NotImplementedError` (the notebook runs to the end either way). Reference solutions are
+# kept apart from the notebooks, in `errlib/solutions.py`: try first. Questions: answer in
+# your own words, then open the hidden answer. `print(exercises.listing("04"))` lists this
+# notebook's exercises.
 
 # %%
 from errlib import exercises

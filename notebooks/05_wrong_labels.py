@@ -75,13 +75,12 @@
 # reuses notebook 01's MNIST source model (rebuilt if missing).
 #
 # **Time.** Running it: about 2-3 minutes (less once notebook 01 has trained the MNIST
-# source model) on a 2-core laptop CPU (default profile), seconds once cached.
-# Studying it: about 30 minutes, plus 15 for the exercises.
+# source model) on a 2-core laptop CPU (default profile), seconds once cached. Studying it:
+# about 30 minutes, plus 15 for the exercises.
 #
 # **Sources.** The course's own reference, [`docs/reference.md`](../docs/reference.md) (§3
-# Wallace, §3.4 the authors' reply, §7 the CPU-scale checks); the
-# paper, Ilyas et al. 2019, [arXiv:1905.02175](https://arxiv.org/abs/1905.02175); the
-# Distill discussion with its six
+# Wallace, §3.4 the authors' reply, §7 the CPU-scale checks); the paper, Ilyas et al. 2019,
+# [arXiv:1905.02175](https://arxiv.org/abs/1905.02175); the Distill discussion with its six
 # responses and the authors' replies,
 # [distill.pub/2019/advex-bugs-discussion](https://distill.pub/2019/advex-bugs-discussion/).
 
@@ -421,11 +420,11 @@ report.save_results("05_wrong_labels", cfg, {
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercises
 # Coding exercises: fill in the function and run its cell. `exercises.check` prints
-# **PASS**,
-# **FAIL** with a hint, or *not attempted* while the stub still raises `NotImplementedError`
-# (the notebook runs to the end either way). Reference solutions are kept apart from the
-# notebooks, in `errlib/solutions.py`: try first. Questions: answer in your own words, then
-# open the hidden answer. `print(exercises.listing("05"))` lists this notebook's exercises.
+# **PASS**, **FAIL** with a hint, or *not attempted* while the stub still raises
+# `NotImplementedError` (the notebook runs to the end either way). Reference solutions are
+# kept apart from the notebooks, in `errlib/solutions.py`: try first. Questions: answer in
+# your own words, then open the hidden answer. `print(exercises.listing("05"))` lists this
+# notebook's exercises.
 
 # %%
 from errlib import exercises

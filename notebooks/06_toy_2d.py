@@ -53,13 +53,11 @@
 # needs to be cached: the toy builds everything in seconds.
 #
 # **Time.** Running it: under half a minute on a 2-core laptop CPU (default profile),
-# seconds once cached.
-# Studying it: about 20 minutes, plus 15 for the exercises.
+# seconds once cached. Studying it: about 20 minutes, plus 15 for the exercises.
 #
 # **Sources.** The course's own reference, [`docs/reference.md`](../docs/reference.md) (§3.2
-# the toy, §7 the CPU check); the
-# paper, Ilyas et al. 2019, [arXiv:1905.02175](https://arxiv.org/abs/1905.02175); the
-# Distill discussion with its six
+# the toy, §7 the CPU check); the paper, Ilyas et al. 2019,
+# [arXiv:1905.02175](https://arxiv.org/abs/1905.02175); the Distill discussion with its six
 # responses and the authors' replies,
 # [distill.pub/2019/advex-bugs-discussion](https://distill.pub/2019/advex-bugs-discussion/).
 
@@ -257,11 +255,11 @@ report.save_results("06_toy_2d", cfg, {
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercises
 # Coding exercises: fill in the function and run its cell. `exercises.check` prints
-# **PASS**,
-# **FAIL** with a hint, or *not attempted* while the stub still raises `NotImplementedError`
-# (the notebook runs to the end either way). Reference solutions are kept apart from the
-# notebooks, in `errlib/solutions.py`: try first. Questions: answer in your own words, then
-# open the hidden answer. `print(exercises.listing("06"))` lists this notebook's exercises.
+# **PASS**, **FAIL** with a hint, or *not attempted* while the stub still raises
+# `NotImplementedError` (the notebook runs to the end either way). Reference solutions are
+# kept apart from the notebooks, in `errlib/solutions.py`: try first. Questions: answer in
+# your own words, then open the hidden answer. `print(exercises.listing("06"))` lists this
+# notebook's exercises.
 
 # %%
 from errlib import exercises

@@ -59,14 +59,13 @@
 # help with the discussion but are not needed to run this one.
 #
 # **Time.** Running it: about 6-7 minutes, reusing notebooks 01-04's cache on a 2-core
-# laptop CPU (default profile), seconds once cached.
-# Studying it: about 40 minutes, plus 20 for the exercises.
+# laptop CPU (default profile), seconds once cached. Studying it: about 40 minutes, plus 20
+# for the exercises.
 #
 # **Sources.** The course's own reference, [`docs/reference.md`](../docs/reference.md) (§2.5
 # Figure 3, §4 the Distill responses, §5-6 the reproductions, §9 leakage, §11 where each
-# response is answered); the
-# paper, Ilyas et al. 2019, [arXiv:1905.02175](https://arxiv.org/abs/1905.02175); the
-# Distill discussion with its six
+# response is answered); the paper, Ilyas et al. 2019,
+# [arXiv:1905.02175](https://arxiv.org/abs/1905.02175); the Distill discussion with its six
 # responses and the authors' replies,
 # [distill.pub/2019/advex-bugs-discussion](https://distill.pub/2019/advex-bugs-discussion/).
 
@@ -337,11 +336,11 @@ report.save_results("07_controls", cfg, {
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercises
 # Coding exercises: fill in the function and run its cell. `exercises.check` prints
-# **PASS**,
-# **FAIL** with a hint, or *not attempted* while the stub still raises `NotImplementedError`
-# (the notebook runs to the end either way). Reference solutions are kept apart from the
-# notebooks, in `errlib/solutions.py`: try first. Questions: answer in your own words, then
-# open the hidden answer. `print(exercises.listing("07"))` lists this notebook's exercises.
+# **PASS**, **FAIL** with a hint, or *not attempted* while the stub still raises
+# `NotImplementedError` (the notebook runs to the end either way). Reference solutions are
+# kept apart from the notebooks, in `errlib/solutions.py`: try first. Questions: answer in
+# your own words, then open the hidden answer. `print(exercises.listing("07"))` lists this
+# notebook's exercises.
 
 # %%
 from errlib import exercises

@@ -129,3 +129,19 @@ def test_each_exercise_appears_in_its_notebook(nb):
             assert f"<!-- {e.name} -->" in text, f"{nb.name} lacks question {e.name}"
     assert "from errlib import solutions" not in text and "errlib.solutions" not in text.replace(
         "`errlib/solutions.py`", ""), f"{nb.name} must not import the solutions"
+
+
+@pytest.mark.parametrize("nb", sorted(NB_DIR.glob("[0-9][0-9]_*.py")), ids=lambda p: p.name)
+def test_notebook_opens_with_objectives_and_closes_with_a_recap(nb):
+    import jupytext
+
+    cells = [c.source for c in jupytext.read(nb).cells]
+    opening = cells[1]  # right after the title
+    for part in ("**Learning objectives.**", "**Prerequisites.**", "**Time.**", "(../docs/reference.md)",
+                 "arxiv.org/abs/1905.02175", "distill.pub/2019/advex-bugs-discussion"):
+        assert part in opening, f"{nb.name}: the cell after the title lacks {part}"
+    closing = cells[-1]
+    assert closing.startswith("## Recap") and "### Check your understanding" in closing, nb.name
+    questions = closing.split("### Check your understanding")[1]
+    assert 3 <= questions.count("<details>") == questions.count("</details>") <= 5, nb.name
+    assert "End of the course" not in "".join(cells), f"{nb.name}: notebook 07 follows; no notebook ends the course"

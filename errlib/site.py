@@ -57,14 +57,25 @@ def _fmt(v: Any) -> str:
     return f"{100 * v:.1f}%" if isinstance(v, float) and 0 <= v <= 1 else f"{v:.3g}"
 
 
+# Numbers a notebook publishes without a reference that still belong on the course map.
+EXTRA_HEADLINES = ("D_rand_attack_success", "D_det_attack_success", "D_det_predicts_y_plus_1",
+                   "random_wrong_label_student_clean_test_acc", "random_label_control_acc", "controls_as_expected")
+
+
 def headline_numbers(values: Dict[str, Any]) -> List[str]:
-    """Short lines for the numbers a notebook published with a reference beside them."""
+    """Short HTML lines: each number published with a reference beside it, then the extras above."""
     lines = []
     for name, v in values.items():
         if isinstance(v, dict) and "value" in v:
             ref = v.get("reference")
             lines.append(f"{html.escape(name)}: <b>{_fmt(v['value'])}</b>"
-                         + (f" <span class=ref>(paper {_fmt(ref)})</span>" if ref is not None else ""))
+                         + (f" <span class=ref>(published {_fmt(ref)})</span>" if ref is not None else ""))
+    for name in EXTRA_HEADLINES:
+        if name in values and not isinstance(values[name], dict):
+            shown = _fmt(values[name])
+            if name == "controls_as_expected" and "controls" in values:
+                shown = f"{values[name]} of {values['controls']}"
+            lines.append(f"{html.escape(name)}: <b>{shown}</b>")
     return lines
 
 
@@ -115,7 +126,8 @@ def write_index(out_dir: Path, doc: Dict[str, Any]) -> Path:
 <p>Course run on profile <b>{html.escape(str(doc.get('profile')))}</b>{f', {total:.0f} s of notebooks in all' if isinstance(total, (int, float)) else ''}.
 Part I (01-04) reproduces Ilyas et al. 2019, Section 3.2; Part II (05-06) Wallace's Distill response;
 Part III (07) tries to break the effect with controls. Percentages are clean test accuracies
-unless the name says otherwise; "paper" is the published number beside ours.</p>
+unless the name says otherwise; "published" is the number in the paper (or Wallace's response)
+beside ours, from another dataset and model: see docs/reference.md.</p>
 <p>{' · '.join(extras)}</p>
 <table><tr><th>#</th><th>part</th><th>notebook (executed copy)</th><th>status</th><th>time</th>
 <th>headline numbers</th></tr>

@@ -60,6 +60,7 @@ def test_index_links_all_resolve_and_show_the_run(tmp_path):
     assert "report.md" in links.hrefs
     text = index.read_text()
     assert "89.6%" in text and "63.3%" in text  # a headline number with the paper's beside it
+    assert "28.8%" in text  # and a listed extra without a reference
     assert "41 s" in text and "failed" in text and "not run" in text
     for stem in ("01", "02", "03", "04", "05", "06", "07"):
         assert f"<td>{stem}</td>" in text, f"notebook {stem} missing from the course map"

@@ -7,8 +7,8 @@
 * :func:`export_slides` turns notebooks into reveal.js slide decks (nbconvert). Cells
   may carry ``slideshow`` metadata in the ``.py`` sources; a cell without it gets one by
   rule (a ``#``/``##`` heading starts a slide, a ``###`` heading a sub-slide, the
-  parameters cell and the Colab setup cell are skipped). With a local copy of reveal.js
-  the deck works offline (:func:`find_reveal`).
+  parameters cell is skipped; the Colab setup cell says ``skip`` in its source). With a
+  local copy of reveal.js the deck works offline (:func:`find_reveal`).
 
 ``python -m errlib.site slides`` is what ``make slides`` runs.
 """

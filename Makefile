@@ -5,7 +5,7 @@ PY      := $(VENV)/bin/python
 PROFILE ?= default
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup course test bench clean-runs notebooks
+.PHONY: setup course test bench clean-runs notebooks slides
 
 # The virtual environment, rebuilt only when requirements.txt or pyproject.toml change.
 $(STAMP): requirements.txt pyproject.toml
@@ -37,3 +37,9 @@ clean-runs:
 # a test checks the pair is in sync). Outputs stay stripped.
 notebooks: $(STAMP)
 	$(VENV)/bin/jupytext --to ipynb --update notebooks/[0-9][0-9]_*.py
+
+# reveal.js slide decks from the notebooks (executed copies of the last `make course` run when
+# present, so figures are in) into data/runs/slides/, with a local reveal.js so they open offline.
+slides: $(STAMP)
+	$(PY) -c "import importlib.util as u; raise SystemExit(u.find_spec('sphinx_revealjs') is None)" || $(PY) -m pip install --no-deps -r requirements-slides.txt
+	$(PY) -m errlib.site slides --profile $(PROFILE)

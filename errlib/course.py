@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+from . import site
 from .cache import runs_root
 from .data import REPO_ROOT
 
@@ -212,6 +213,7 @@ def _write(out: Path, doc: Dict[str, Any]) -> None:
     tmp.write_text(json.dumps(doc, indent=2, default=str))
     os.replace(tmp, out / "results.json")
     (out / "report.md").write_text(render_report(doc))
+    site.write_index(out, doc)
 
 
 def _fmt(v: Any) -> str:

@@ -1,4 +1,4 @@
-"""Published numbers to set beside ours (from ``shared/docs/reference.md``).
+"""Published numbers to set beside ours (from ``docs/reference.md``, §1).
 
 Accuracies are fractions in [0, 1]. These are *references*, printed next to
 our own results; nothing in errlib reports them as its own results.

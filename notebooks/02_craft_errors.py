@@ -13,7 +13,7 @@
 #     name: python3
 # ---
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 02 · Crafting the errors: targeted adversarial examples, D_rand and D_det
 #
 # *Part I, chapter 2 of 4 — Ilyas et al. (2019), Section 3.2, the `GetNonRobustDataset`
@@ -39,9 +39,50 @@
 #
 # | | |
 # |---|---|
-# | time | about 2-3 minutes on a laptop CPU (default), seconds when cached |
 # | you will see | clean / adversarial / perturbation triplets, success rates, norms |
 # | previous / next | `01_source_model.ipynb` / `03_train_on_errors.ipynb` |
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/YOUR-ORG/errlib/blob/main/notebooks/02_craft_errors.ipynb)
+#
+# **Learning objectives.** After this notebook you can:
+# - write one step of targeted $L_2$ PGD: a fixed-length step along the normalised gradient,
+#   then a projection onto the $\varepsilon$-ball and the $[0, 1]$ box;
+# - build D_rand ($t$ uniform over all classes) and D_det ($t = y + 1 \bmod C$) and say what
+#   each label means;
+# - read an attack's success rate and perturbation norms, and judge how large `eps` is next
+#   to an image;
+# - state the robust-feature-leakage caveat (Goh) and how the course measures it.
+#
+# **Prerequisites.** Notebook 01 (the source model; it is rebuilt from the cache if you skip
+# it). Gradients with `torch.autograd`; the $L_2$ norm of a tensor.
+#
+# **Time.** Running it: about 1-2 minutes on a 2-core laptop CPU (default profile), seconds
+# once cached. Studying it: about 30 minutes, plus 20 for the exercises.
+#
+# **Sources.** The course's own reference, [`docs/reference.md`](../docs/reference.md)
+# (§2.1-2.3 the construction and the attack, §9 leakage); the paper, Ilyas et al. 2019,
+# [arXiv:1905.02175](https://arxiv.org/abs/1905.02175); the Distill discussion with its six
+# responses and the authors' replies,
+# [distill.pub/2019/advex-bugs-discussion](https://distill.pub/2019/advex-bugs-discussion/).
+
+# %% slideshow={"slide_type": "skip"}
+# Colab only: a fresh Colab kernel has no errlib, so fetch the course and install it.
+# Anywhere else (your laptop, papermill, CI) this cell does nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    import os
+    import subprocess
+
+    REPO = "YOUR-ORG/errlib"  # errlib.site.GITHUB_REPO: a placeholder until the course is published (README)
+    if not os.path.isdir("/content/errlib"):
+        subprocess.run(["git", "clone", "--depth", "1", f"https://github.com/{REPO}.git", "/content/errlib"],
+                       check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/errlib", "papermill"],
+                   check=True)
+    sys.path.insert(0, "/content/errlib")
+    os.chdir("/content/errlib/notebooks")
 
 # %%
 import os
@@ -110,6 +151,16 @@ fig = plotting.adversarial_triplets(x8, res.x_adv, y_train[:8], t8, res.pred, in
 # prediction and the perturbation norm for every image. It keeps failed attacks too, as the
 # paper appears to do; notebook 03's `keep` parameter can drop them.
 
+# %% [markdown]
+# **Predict first.** Before running the next cell, write down how often the attack will
+# reach its target $t = y + 1$ within the radius `eps`. The notebook sets your guess beside
+# the measurement afterwards; leaving it `None` is fine.
+
+# %%
+from errlib import exercises
+
+my_guess_D_det_success = None  # your guess: the share of D_det attacks that reach y+1, a percentage 0-100
+
 # %%
 errsets = {}
 for rule in ("all", "shift"):
@@ -118,6 +169,9 @@ for rule in ("all", "shift"):
     s = es.summary()
     print(f"{RULE_NAMES[rule]:7s} {s['n']} images | attack success {100 * s['success_rate']:.1f}% | "
           f"label = true class for {100 * s['label_is_true_class']:.1f}% | mean ||delta|| {s['mean_delta_norm']:.2f}")
+
+# %%
+exercises.compare_prediction("D_det attack success", my_guess_D_det_success, errsets["D_det"].success_rate)
 
 # %%
 fig = plotting.attack_summary(errsets, eps=cfg.eps)
@@ -285,4 +339,116 @@ display(Markdown(
     "- Ilyas et al.'s claim is that the perturbation *plants the target's non-robust features*. "
     "Notebook 03 trains students on these sets; notebook 04 trains them once more on the rows the "
     "judge still reads as $y$ alone, the test that leakage cannot pass."))
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercises
+# Coding exercises: fill in the function and run its cell. `exercises.check` prints
+# **PASS**, **FAIL** with a hint, or *not attempted* while the stub still raises
+# `NotImplementedError` (the notebook runs to the end either way). Reference solutions are
+# kept apart from the notebooks, in `errlib/solutions.py`: try first. Questions: answer in
+# your own words, then open the hidden answer. `print(exercises.listing("02"))` lists this
+# notebook's exercises.
+
+# %%
+from errlib import exercises
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Exercise 02.1 (coding): the L2 step
+# One PGD step moves each example a fixed distance `step_size` along its own gradient
+# direction: $x \leftarrow x + \alpha \, g / \lVert g \rVert_2$, with the norm taken *per
+# example*. Write it for `x` and `grad` of shape `(N, C, H, W)`.
+
+# %%
+def l2_step(x, grad, step_size):
+    """(N, C, H, W) -> (N, C, H, W): each example moves step_size along grad / ||grad||."""
+    # your code here
+    raise NotImplementedError
+
+
+exercises.check("l2_step", l2_step)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Exercise 02.2 (coding): the L2 projection
+# After each step PGD returns to the ball $\lVert x - x_0 \rVert_2 \le \varepsilon$ (scale
+# the perturbation by $\min(1, \varepsilon / \lVert x - x_0 \rVert_2)$, per example) and
+# then to valid pixels $[0, 1]$. Why is it safe to clamp *after* the radial projection?
+
+# %%
+def l2_project(x, x0, eps):
+    """(N, C, H, W) -> (N, C, H, W): back into the L2 eps-ball around x0, then into [0, 1]."""
+    # your code here
+    raise NotImplementedError
+
+
+exercises.check("l2_project", l2_project)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Exercise 02.3 (coding): how big is eps next to an image?
+# The paper's CIFAR-10 radius, 0.5, is a small fraction of a CIFAR image's own $L_2$ norm.
+# Write `relative_radius(x, eps)`, returning $\varepsilon / \lVert x \rVert_2$ for each
+# image. Once it passes, the cell measures it on this notebook's training images at the
+# course's `eps`: compare with the CIFAR-10 figure in [reference §9](../docs/reference.md).
+
+# %%
+def relative_radius(x, eps):
+    """(N, C, H, W) -> (N,): eps divided by each image's L2 norm."""
+    # your code here
+    raise NotImplementedError
+
+
+if exercises.passed("relative_radius", relative_radius):
+    r = relative_radius(data.to_float(X_train[:1000]), cfg.eps)
+    print(f"eps {cfg.eps:g} / ||x|| over 1,000 training images: median {r.median():.2f}, "
+          f"range {r.min():.2f}-{r.max():.2f}")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Recap
+# - Targeted $L_2$ PGD alternates a fixed-length step toward the target with a projection
+#   back into the $\varepsilon$-ball and $[0, 1]$; each image keeps its best iterate.
+# - D_rand labels each attacked image with a target drawn from all classes; D_det with $y +
+#   1$. The label is always the *target*, never the original class.
+# - The success rate and the perturbation norms are printed on every run: a set made of
+#   failed attacks would be a different experiment.
+# - At MNIST's radius a perturbation can start to draw the target: robust-feature leakage,
+#   which the robust judge here, notebook 04's filtered students and notebook 07 measure.
+#
+# ### Check your understanding
+# **1. About what share of D_rand is labelled with its true class, and why?**
+#
+# <details><summary>Answer</summary>
+#
+# About one in ten (one in $C$): the target is drawn uniformly from *all* classes, so it
+# equals $y$ with probability $1/C$. D_det never is.
+#
+# </details>
+#
+# **2. Why is it safe to clamp to $[0, 1]$ after the radial projection?**
+#
+# <details><summary>Answer</summary>
+#
+# Clamping moves each pixel toward $x_0$'s valid range and can only shrink the
+# perturbation's norm, so the result stays inside the $\varepsilon$-ball.
+#
+# </details>
+#
+# **3. Why does MNIST need an `eps` of 3-4 when CIFAR-10 uses 0.5, and what does that
+# cost?**
+#
+# <details><summary>Answer</summary>
+#
+# MNIST has fewer dimensions (784 vs 3,072) and a simple model with large margins, so a
+# targeted attack needs a larger radius to succeed in a few steps. Relative to the image it
+# is far larger than CIFAR's, large enough to draw visible strokes of the target:
+# robust-feature leakage.
+#
+# </details>
+#
+# **4. Why keep each image's best iterate instead of the last one?**
+#
+# <details><summary>Answer</summary>
+#
+# PGD's loss does not fall monotonically; the best iterate is the one closest to the target
+# by the model's own loss, which is what the error set is meant to hold.
+#
+# </details>
 

@@ -13,7 +13,7 @@
 #     name: python3
 # ---
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 03 · Training on errors alone
 #
 # *Part I, chapter 3 of 4 — Ilyas et al. (2019), Section 3.2, step 5 of the construction.*
@@ -39,9 +39,48 @@
 #
 # | | |
 # |---|---|
-# | time | about 2 minutes on a laptop CPU (default), seconds when cached |
 # | you will see | training curves: fitting the errors vs accuracy on clean test images |
 # | previous / next | `02_craft_errors.ipynb` / `04_measure.ipynb` |
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/YOUR-ORG/errlib/blob/main/notebooks/03_train_on_errors.ipynb)
+#
+# **Learning objectives.** After this notebook you can:
+# - train fresh students on D_rand and D_det alone, and read a curve of *fitting the errors*
+#   beside one of *clean test accuracy*;
+# - explain why a D_det student above chance on the true labels points to non-robust
+#   features;
+# - write a target rule of your own (D_other, never the true class).
+#
+# **Prerequisites.** Notebooks 01-02 (the error sets; rebuilt from the cache if you skip
+# them). What overfitting and generalisation mean.
+#
+# **Time.** Running it: about 1.5 minutes on a 2-core laptop CPU (default profile), seconds
+# once cached. Studying it: about 20 minutes, plus 15 for the exercises.
+#
+# **Sources.** The course's own reference, [`docs/reference.md`](../docs/reference.md) (§2.1
+# and §2.4 training on D_rand / D_det, §6 what reproductions teach); the paper, Ilyas et al.
+# 2019, [arXiv:1905.02175](https://arxiv.org/abs/1905.02175); the Distill discussion with
+# its six responses and the authors' replies,
+# [distill.pub/2019/advex-bugs-discussion](https://distill.pub/2019/advex-bugs-discussion/).
+
+# %% slideshow={"slide_type": "skip"}
+# Colab only: a fresh Colab kernel has no errlib, so fetch the course and install it.
+# Anywhere else (your laptop, papermill, CI) this cell does nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    import os
+    import subprocess
+
+    REPO = "YOUR-ORG/errlib"  # errlib.site.GITHUB_REPO: a placeholder until the course is published (README)
+    if not os.path.isdir("/content/errlib"):
+        subprocess.run(["git", "clone", "--depth", "1", f"https://github.com/{REPO}.git", "/content/errlib"],
+                       check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/errlib", "papermill"],
+                   check=True)
+    sys.path.insert(0, "/content/errlib")
+    os.chdir("/content/errlib/notebooks")
 
 # %%
 import os
@@ -95,6 +134,18 @@ for name, (es, _) in errsets.items():
 # with the course's standard recipe. `fit` reports, after every epoch, the accuracy on the
 # student's own (wrong) labels and on the clean test set with the true labels.
 
+# %% [markdown]
+# **Predict first.** Before running the next cell, write down how well each student will
+# classify the *clean* test set with its *true* labels (chance is 10%; the paper got 63.3%
+# and 43.7% on CIFAR-10). The notebook sets your guess beside the measurement afterwards;
+# leaving it `None` is fine.
+
+# %%
+from errlib import exercises
+
+my_guess_D_rand = None  # your guess: the D_rand student's clean test accuracy, a percentage 0-100
+my_guess_D_det = None  # your guess: the D_det student's clean test accuracy, a percentage 0-100
+
 # %%
 students = {}
 for rule in ("all", "shift"):
@@ -104,6 +155,10 @@ for rule in ("all", "shift"):
     print(f"{name}: fits its own labels {100 * m['errset_train_acc']:.1f}%, "
           f"clean test accuracy {100 * m['test_acc']:.1f}% (chance {100 * cfg.chance:.0f}%, "
           f"paper CIFAR-10 {100 * reference.ILYAS_CIFAR10[name]:.1f}%)")
+
+# %%
+for name, guess in (("D_rand", my_guess_D_rand), ("D_det", my_guess_D_det)):
+    exercises.compare_prediction(f"{name} student, clean test accuracy", guess, students[name][1].metrics["test_acc"])
 
 # %%
 fig = plotting.training_curves({name: r.metrics["history"] for name, (_, r) in students.items()},
@@ -155,3 +210,90 @@ report.save_results("03_train_on_errors", cfg, {
 # **Notebook 04** measures this carefully: accuracy beside the paper's and chance, and,
 # for D_det, whether the student predicts $y$ or the $y+1$ it was trained to associate with
 # each image's appearance.
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercises
+# Coding exercises: fill in the function and run its cell. `exercises.check` prints
+# **PASS**, **FAIL** with a hint, or *not attempted* while the stub still raises
+# `NotImplementedError` (the notebook runs to the end either way). Reference solutions are
+# kept apart from the notebooks, in `errlib/solutions.py`: try first. Questions: answer in
+# your own words, then open the hidden answer. `print(exercises.listing("03"))` lists this
+# notebook's exercises.
+
+# %%
+from errlib import exercises
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Exercise 03.1 (coding): a target rule that never picks the true class
+# D_rand draws its target from *all* classes, so about one image in ten keeps its true
+# label. Notebook 07's D_other control removes those: write `targets_other(y, num_classes,
+# generator)`, a target for each label drawn uniformly from the `num_classes - 1` *other*
+# classes (use the `generator` for every random draw, so the rule is reproducible).
+
+# %%
+def targets_other(y, num_classes, generator):
+    """(N,) int64 -> (N,) int64: uniform over the classes that are not y."""
+    # your code here
+    raise NotImplementedError
+
+
+exercises.check("targets_other", targets_other)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Exercise 03.2 (question): fitting errors vs generalising <!-- q03_fit_vs_generalise -->
+# Both students fit their own (wrong) training labels almost perfectly. Why is that not the
+# interesting number, and what would it mean if a student could *not* fit its error set?
+#
+# <details><summary>Answer</summary>
+#
+# A large network can fit any labelling, even random labels, so fitting says nothing about
+# what was learned. The interesting number is accuracy on clean test images with their
+# *true* labels, which the students never saw. A student that cannot fit its error set is a
+# failed training run, not evidence against the effect: public reproductions found students
+# (a ResNet-18 at some learning rates) that stalled near chance on D_rand while another
+# architecture learned the same data well ([reference §6](../docs/reference.md)). Training
+# accuracy on the error set is the first diagnostic to look at.
+#
+# </details>
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Recap
+# - A student trained only on D_rand or D_det fits its error labels, and, the surprise,
+#   scores far above chance on clean test images with their true labels.
+# - In D_det the visible shape of every image points to $y$ while the label says $y + 1$:
+#   only the perturbation agrees with the label, so clean-test accuracy on $y$ comes from
+#   what the perturbation planted.
+# - The curves show both at once: fitting the errors (dashed) and generalising to clean data
+#   (solid).
+#
+# ### Check your understanding
+# **1. If adversarial perturbations were meaningless noise, what would the students score on
+# the clean test set?**
+#
+# <details><summary>Answer</summary>
+#
+# About chance (10%) for D_rand; for D_det *below* chance on $y$, because a student that
+# learned "the shape of a 3 means label 4" would answer $y + 1$ on clean images.
+#
+# </details>
+#
+# **2. Why is D_det the sharper test of the two?**
+#
+# <details><summary>Answer</summary>
+#
+# Its labels are never the true class and are systematically shifted, so the robust features
+# (the shape) actively mislead. Accuracy on the true labels can then only come from features
+# the perturbation carried. D_rand's targets are uncorrelated with the shape instead, and
+# about a tenth of its labels are simply correct.
+#
+# </details>
+#
+# **3. Why watch clean test accuracy after every epoch instead of only at the end?**
+#
+# <details><summary>Answer</summary>
+#
+# To see whether it rises together with fitting the errors (learning features that transfer)
+# or stays flat (memorising), and to catch a run that is still improving when training
+# stops.
+#
+# </details>
+

@@ -13,7 +13,7 @@
 #     name: python3
 # ---
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 04 · Measuring clean generalisation, beside the paper
 #
 # *Part I, chapter 4 of 4 — Ilyas et al. (2019), Section 3.2, Table 1.*
@@ -43,9 +43,49 @@
 #
 # | | |
 # |---|---|
-# | time | seconds when 01-03 have run; otherwise theirs combined |
 # | you will see | the headline bar chart, the D_det confusion matrix |
 # | previous / next | `03_train_on_errors.ipynb` / Part II, `05_wrong_labels.ipynb` |
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/YOUR-ORG/errlib/blob/main/notebooks/04_measure.ipynb)
+#
+# **Learning objectives.** After this notebook you can:
+# - set a measured accuracy beside chance and the paper's, and say what is and is not
+#   comparable;
+# - read a confusion matrix to tell whether the D_det student answers $y$ or $y + 1$;
+# - attach a binomial confidence interval to an accuracy, and tell test-set noise from
+#   seed-to-seed noise.
+#
+# **Prerequisites.** Notebook 03 (the students; rebuilt from the cache if you skip it). A
+# binomial proportion and its standard error.
+#
+# **Time.** Running it: about 10 seconds once 01-03 have run (otherwise their time combined)
+# on a 2-core laptop CPU (default profile), seconds once cached. Studying it: about 20
+# minutes, plus 15 for the exercises.
+#
+# **Sources.** The course's own reference, [`docs/reference.md`](../docs/reference.md) (§1
+# headline numbers, §2 the construction, §6 caveats); the paper, Ilyas et al. 2019,
+# [arXiv:1905.02175](https://arxiv.org/abs/1905.02175); the Distill discussion with its six
+# responses and the authors' replies,
+# [distill.pub/2019/advex-bugs-discussion](https://distill.pub/2019/advex-bugs-discussion/).
+
+# %% slideshow={"slide_type": "skip"}
+# Colab only: a fresh Colab kernel has no errlib, so fetch the course and install it.
+# Anywhere else (your laptop, papermill, CI) this cell does nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    import os
+    import subprocess
+
+    REPO = "YOUR-ORG/errlib"  # errlib.site.GITHUB_REPO: a placeholder until the course is published (README)
+    if not os.path.isdir("/content/errlib"):
+        subprocess.run(["git", "clone", "--depth", "1", f"https://github.com/{REPO}.git", "/content/errlib"],
+                       check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/errlib", "papermill"],
+                   check=True)
+    sys.path.insert(0, "/content/errlib")
+    os.chdir("/content/errlib/notebooks")
 
 # %%
 import os
@@ -84,6 +124,18 @@ seeds = list(range(cfg.seed, cfg.seed + cfg.n_seeds))
 print(config.describe(cfg))
 
 # %% [markdown]
+# **Predict first.** Before running the next cell, write down how often the D_det student
+# will answer the true class $y$, and how often the shifted class $y + 1$ it was trained to
+# pair with each digit's appearance. The notebook sets your guess beside the measurement
+# afterwards; leaving it `None` is fine.
+
+# %%
+from errlib import exercises
+
+my_guess_D_det_says_y = None  # your guess: share of clean test images the D_det student labels y, 0-100
+my_guess_D_det_says_y_plus_1 = None  # your guess: share it labels y+1 (its training's label for each shape), 0-100
+
+# %% [markdown]
 # ## Gather the three models
 
 # %%
@@ -119,6 +171,10 @@ cm = plotting.confusion_matrix(y_test, preds["D_det"], cfg.num_classes)
 fig = plotting.plot_confusion(cm, info.classes, title="student trained on D_det, clean test set")
 print(f"D_det student: answers y for {100 * acc['D_det']:.1f}% of test images, "
       f"y+1 for {100 * shifted['D_det']:.1f}%")
+
+# %%
+exercises.compare_prediction("D_det student answers y", my_guess_D_det_says_y, acc["D_det"])
+exercises.compare_prediction("D_det student answers y+1", my_guess_D_det_says_y_plus_1, shifted["D_det"])
 
 # %% [markdown]
 # ## How sure are we? A confidence interval from the test-set size
@@ -249,3 +305,109 @@ report.save_results("04_measure", cfg, values)
 #   controls.
 #
 # **Part II** (notebooks 05-06) asks whether the perturbation is needed at all.
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercises
+# Coding exercises: fill in the function and run its cell. `exercises.check` prints
+# **PASS**, **FAIL** with a hint, or *not attempted* while the stub still raises
+# `NotImplementedError` (the notebook runs to the end either way). Reference solutions are
+# kept apart from the notebooks, in `errlib/solutions.py`: try first. Questions: answer in
+# your own words, then open the hidden answer. `print(exercises.listing("04"))` lists this
+# notebook's exercises.
+
+# %%
+from errlib import exercises
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Exercise 04.1 (coding): a confidence interval for an accuracy
+# The cell above used the normal approximation $p \pm 1.96\sqrt{p(1-p)/n}$, which collapses
+# to a single point at 0% or 100%. Write `binomial_ci(acc, n, z=1.96)` returning the Wilson
+# score interval `(low, high)`. Once it passes, the cell prints it for each model.
+
+# %%
+def binomial_ci(acc, n, z=1.96):
+    """accuracy in [0, 1] measured on n images -> (low, high), the Wilson score interval."""
+    # your code here
+    raise NotImplementedError
+
+
+if exercises.passed("binomial_ci", binomial_ci):
+    for name, a in acc.items():
+        lo, hi = binomial_ci(a, len(y_test))
+        print(f"{name:<7} {100 * a:5.1f}%  95% interval {100 * lo:.1f}-{100 * hi:.1f}%")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Exercise 04.2 (coding): how often does the D_det student say y+1?
+# Write `shift_share(pred, y, num_classes)`: the share of predictions equal to $(y + 1)
+# \bmod C$. Mind the last class. Once it passes, the cell checks it against the table above.
+
+# %%
+def shift_share(pred, y, num_classes):
+    """(N,), (N,) int64 -> float in [0, 1]: share of pred == (y + 1) mod num_classes."""
+    # your code here
+    raise NotImplementedError
+
+
+if exercises.passed("shift_share", shift_share):
+    print(f"D_det student says y+1 on {100 * shift_share(preds['D_det'], y_test, cfg.num_classes):.1f}% "
+          f"of test images (table above: {100 * shifted['D_det']:.1f}%)")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Exercise 04.3 (question): which caveat touches which set <!-- q04_which_caveat -->
+# Two caveats could inflate these accuracies without any non-robust features: (a) about one
+# D_rand image in ten carries its true label; (b) at a large radius the attack may draw
+# *robust* features of the target into the image (Goh's leakage). Which of D_rand and D_det
+# does each touch, and which measurement in the course tests it?
+#
+# <details><summary>Answer</summary>
+#
+# (a) touches only D_rand: D_det's label is never the true class. Notebook 07's D_other
+# control removes it. (b) can touch both: a D_det image of a 3 pushed toward 4 that visibly
+# gains 4-strokes teaches "4-strokes mean 4", which is right on clean 4s. At CIFAR-10's
+# radius Goh measured it for D_det as none and for D_rand as a lower bound of 23.5%
+# ([reference §4 and §9](../docs/reference.md)); at MNIST's much larger relative radius it
+# has to be measured: notebook 02's robust judge, the filtered students above, and notebook
+# 07's eps sweep and leakage control.
+#
+# </details>
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Recap
+# - Both students beat chance on clean test images by a wide margin; D_rand is easier than
+#   D_det, as in the paper.
+# - The D_det confusion matrix splits the answers into $y$ (the perturbation's features) and
+#   $y + 1$ (the shape's pull during training).
+# - A 95% interval from 10,000 test images is about a point wide on each side; seeds move
+#   these numbers far more, so compare runs at equal seeds or over several.
+# - Our numbers are not the paper's and need not be: another dataset, model and radius. The
+#   qualitative result is what reproduces.
+#
+# ### Check your understanding
+# **1. What does the D_det student's share of $y + 1$ answers measure?**
+#
+# <details><summary>Answer</summary>
+#
+# How strongly the visible shape, which was paired with $y + 1$ throughout training, pulls
+# the student: it is the robust features' vote against the perturbation's.
+#
+# </details>
+#
+# **2. The interval from the test set is about ±1 point. Will a rerun with another seed land
+# within it?**
+#
+# <details><summary>Answer</summary>
+#
+# Not necessarily: that interval covers only the sampling noise of the test set. Training
+# noise (initial weights, attacked subset, targets) is separate and, for D_det, much larger;
+# measure it with a sweep over `seed`.
+#
+# </details>
+#
+# **3. Why does it matter that D_det's labels are never the true class?**
+#
+# <details><summary>Answer</summary>
+#
+# It rules out the simplest explanation of D_rand's accuracy, the correctly labelled tenth,
+# so D_det's accuracy on $y$ needs the perturbations to carry information.
+#
+# </details>
+

@@ -13,7 +13,7 @@
 #     name: python3
 # ---
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 05 · Learning from a teacher's mistakes: wrong labels, no perturbation
 #
 # *Part II, chapter 1 of 2 — Wallace (2019), "Learning from Incorrectly Labeled Data", a
@@ -56,12 +56,54 @@
 #
 # | | |
 # |---|---|
-# | time | about 3.5 minutes on a 2-core CPU (default) with an empty cache, about 40 s less once notebook 01 has trained the MNIST source model; seconds when cached |
 # | you will see | the teacher-budget curve, images with the teacher's wrong labels, a dress labelled "8", accuracy bars beside Wallace's |
 # | previous / next | `04_measure.ipynb` (end of Part I) / `06_toy_2d.ipynb` |
 
+# %% [markdown] slideshow={"slide_type": "slide"}
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/YOUR-ORG/errlib/blob/main/notebooks/05_wrong_labels.ipynb)
+#
+# **Learning objectives.** After this notebook you can:
+# - build Wallace's D_wrong: the images a weak teacher gets wrong, labelled with its wrong
+#   answers, no pixel changed;
+# - explain why a student trained on a *model's* mistakes learns that model (distillation),
+#   and why random wrong labels teach nothing useful;
+# - run the cross-domain experiment: an MNIST teacher labels Fashion-MNIST, and its student
+#   reads digits;
+# - say how Wallace's reading and Ilyas et al.'s fit together.
+#
+# **Prerequisites.** Part I (notebooks 01-04), at least its idea. The cross-domain part
+# reuses notebook 01's MNIST source model (rebuilt if missing).
+#
+# **Time.** Running it: about 2-3 minutes (less once notebook 01 has trained the MNIST
+# source model) on a 2-core laptop CPU (default profile), seconds once cached. Studying it:
+# about 30 minutes, plus 15 for the exercises.
+#
+# **Sources.** The course's own reference, [`docs/reference.md`](../docs/reference.md) (§3
+# Wallace, §3.4 the authors' reply, §7 the CPU-scale checks); the paper, Ilyas et al. 2019,
+# [arXiv:1905.02175](https://arxiv.org/abs/1905.02175); the Distill discussion with its six
+# responses and the authors' replies,
+# [distill.pub/2019/advex-bugs-discussion](https://distill.pub/2019/advex-bugs-discussion/).
+
 # %% [markdown]
 # ## Setup
+
+# %% slideshow={"slide_type": "skip"}
+# Colab only: a fresh Colab kernel has no errlib, so fetch the course and install it.
+# Anywhere else (your laptop, papermill, CI) this cell does nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    import os
+    import subprocess
+
+    REPO = "YOUR-ORG/errlib"  # errlib.site.GITHUB_REPO: a placeholder until the course is published (README)
+    if not os.path.isdir("/content/errlib"):
+        subprocess.run(["git", "clone", "--depth", "1", f"https://github.com/{REPO}.git", "/content/errlib"],
+                       check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/errlib", "papermill"],
+                   check=True)
+    sys.path.insert(0, "/content/errlib")
+    os.chdir("/content/errlib/notebooks")
 
 # %%
 import os
@@ -180,6 +222,18 @@ fig = plotting.image_grid(D_wrong.x[show], [f"teacher: {winfo.classes[int(D_wron
 #   (`errlib.errsets.random_label_set`, rule `"other"`). These labels are just as wrong,
 #   but no model chose them.
 
+# %% [markdown]
+# **Predict first.** Before running the next cell, write down the clean test accuracy of a
+# student trained on the teacher's wrong labels, and of one trained on the same images with
+# wrong labels drawn at random (chance is 10%). The notebook sets your guess beside the
+# measurement afterwards; leaving it `None` is fine.
+
+# %%
+from errlib import exercises
+
+my_guess_D_wrong = None  # your guess: the D_wrong student's clean test accuracy, a percentage 0-100
+my_guess_random_wrong = None  # your guess: the same images with random wrong labels, 0-100
+
 # %%
 students = {}
 for labels, name in (("teacher", "D_wrong"), ("random", "random wrong labels")):
@@ -191,6 +245,10 @@ for labels, name in (("teacher", "D_wrong"), ("random", "random wrong labels")):
 acc_wrong = students["D_wrong"].result.metrics["test_acc"]
 acc_random = students["random wrong labels"].result.metrics["test_acc"]
 agree_wrong = students["D_wrong"].result.metrics["test_agrees_with_teacher"]
+
+# %%
+exercises.compare_prediction("D_wrong student", my_guess_D_wrong, acc_wrong)
+exercises.compare_prediction("random-wrong-label student", my_guess_random_wrong, acc_random)
 
 # %%
 fig = plotting.training_curves({name: r.metrics["history"] for name, (_, r) in students.items()},
@@ -270,6 +328,17 @@ if len(dress_8):
 # %% [markdown]
 # ### Students that never see a digit
 
+# %% [markdown]
+# **Predict first.** Before running the next cell, write down how well a student that has
+# only ever seen *clothes*, labelled with digits by the MNIST teacher, will read real
+# handwritten digits. The notebook sets your guess beside the measurement afterwards;
+# leaving it `None` is fine.
+
+# %%
+from errlib import exercises
+
+my_guess_cross_domain = None  # your guess: the student's MNIST test accuracy (raw images), 0-100
+
 # %%
 cross_students = {}
 for norm in (False, True):
@@ -280,6 +349,9 @@ for norm in (False, True):
     print(f"student on {name} Fashion-MNIST: fits its labels {100 * m['errset_train_acc']:5.1f}% | MNIST test "
           f"{100 * m['test_acc']:5.2f}% | answers as the teacher on {100 * m['test_agrees_with_teacher']:5.1f}%")
 acc_cross = {name: r.metrics["test_acc"] for name, (_, r) in cross_students.items()}
+
+# %%
+exercises.compare_prediction("cross-domain student, MNIST test", my_guess_cross_domain, acc_cross["raw"])
 
 # %%
 names = {"teacher": "MNIST teacher", "raw": "student,\nraw images", "normalised": "student,\nnormalised images"}
@@ -355,3 +427,119 @@ report.save_results("05_wrong_labels", cfg, {
 #
 # **Next, notebook 06:** the same effect in two dimensions, where the teacher's boundary,
 # the flipped points and the student's boundary can all be drawn.
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercises
+# Coding exercises: fill in the function and run its cell. `exercises.check` prints
+# **PASS**, **FAIL** with a hint, or *not attempted* while the stub still raises
+# `NotImplementedError` (the notebook runs to the end either way). Reference solutions are
+# kept apart from the notebooks, in `errlib/solutions.py`: try first. Questions: answer in
+# your own words, then open the hidden answer. `print(exercises.listing("05"))` lists this
+# notebook's exercises.
+
+# %%
+from errlib import exercises
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Exercise 05.1 (coding): relabel a dataset with a teacher
+# Write `relabel_with_teacher(teacher, x, y)`: run the teacher (a model returning logits) on
+# the images, keep only those it gets wrong, and return them with the teacher's wrong
+# answers as labels, `(x_kept, labels)`. This is `errlib.errsets.wrong_label_set` in
+# miniature.
+
+# %%
+def relabel_with_teacher(teacher, x, y):
+    """model, (N, C, H, W), (N,) -> (images the teacher gets wrong, its wrong labels)."""
+    # your code here
+    raise NotImplementedError
+
+
+exercises.check("relabel_with_teacher", relabel_with_teacher)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Exercise 05.2 (coding): does the student copy its teacher's mistakes?
+# Distillation predicts that the student repeats its teacher's *specific* errors. Write
+# `error_agreement(student_pred, teacher_pred, y)`: among the images the teacher gets wrong,
+# the share where the student gives the same wrong answer. Once it passes, the cell measures
+# it on the weak teacher's test set (chance would be about one in nine).
+
+# %%
+def error_agreement(student_pred, teacher_pred, y):
+    """(N,) x 3 -> float: where the teacher errs, how often the student says the same."""
+    # your code here
+    raise NotImplementedError
+
+
+if exercises.passed("error_agreement", error_agreement):
+    _, _, Xw_test, yw_test = pipeline.load_splits(cfg.weak_dataset)
+    p_teacher = errlib.train.predict(teacher, Xw_test)
+    p_student = errlib.train.predict(students["D_wrong"][0], Xw_test)
+    print(f"the D_wrong student repeats {100 * error_agreement(p_student, p_teacher, yw_test):.1f}% "
+          "of the teacher's test-set mistakes")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Exercise 05.3 (question): why random wrong labels score below chance <!-- q05_random_below_chance -->
+# The control student, trained on the same images with wrong labels drawn at random, scores
+# *below* chance. How can a student do worse than guessing?
+#
+# <details><summary>Answer</summary>
+#
+# Each random wrong label carries exactly one fact: "not the true class". Across many images
+# of a shirt labelled with every class except shirt, the student learns to avoid the true
+# class, and avoiding the right answer systematically is worse than guessing. The teacher's
+# wrong labels are different: which wrong class it picks records its confusions, which carry
+# its function.
+#
+# </details>
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Recap
+# - D_wrong keeps only a weak teacher's mistakes, with its wrong labels and no perturbation;
+#   a student trained on it still classifies clean images far above chance.
+# - The difference from random wrong labels is who chose the label: a model's mistakes are a
+#   readout of its function, and learning from them is distillation.
+# - An MNIST teacher's labels on clothes teach a student to read digits it has never seen.
+# - Wallace's reading and Ilyas et al.'s describe the same experiment: the attack is one
+#   channel for the source model's features, labels chosen by a model are another.
+#
+# ### Check your understanding
+# **1. What is distillation, in one sentence?**
+#
+# <details><summary>Answer</summary>
+#
+# Training a student to reproduce a teacher's outputs, so that the student learns the
+# teacher's function, including what its labels reveal beyond the true class.
+#
+# </details>
+#
+# **2. Why does the D_wrong student's agreement with its teacher matter more than its
+# accuracy?**
+#
+# <details><summary>Answer</summary>
+#
+# If the student agrees with the teacher on far more test images than the teacher gets
+# right, it has learned the teacher's function, mistakes included, not the task itself: the
+# signature of distillation.
+#
+# </details>
+#
+# **3. Does Wallace refute Ilyas et al.?**
+#
+# <details><summary>Answer</summary>
+#
+# No. Both can be true of the same experiment: the attack writes the source model's
+# non-robust features for the target into each image, and learning those from the model's
+# labels is a form of distillation. The authors' reply says as much ([reference
+# §3.4](../docs/reference.md)).
+#
+# </details>
+#
+# **4. Why is the weak teacher chosen by its accuracy rather than by a number of epochs?**
+#
+# <details><summary>Answer</summary>
+#
+# What matters is that it is wrong on a sizeable share of the training set, as Wallace's was
+# (about 37.5%); a small CNN on Fashion-MNIST reaches that accuracy within a few dozen
+# optimiser steps, far less than an epoch.
+#
+# </details>
+

@@ -13,7 +13,7 @@
 #     name: python3
 # ---
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 06 · The 2-D toy: a boundary learned from the teacher's flips alone
 #
 # *Part II, chapter 2 of 2 — Wallace (2019), "Learning from Incorrectly Labeled Data", the
@@ -36,12 +36,51 @@
 #
 # | | |
 # |---|---|
-# | time | about 20 seconds on a 2-core CPU, every profile |
 # | you will see | Wallace's three panels (teacher, flipped points, student), the score over many seeds |
-# | previous / next | `05_wrong_labels.ipynb` / end of the course |
+# | previous / next | `05_wrong_labels.ipynb` / Part III, `07_controls.ipynb` |
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/YOUR-ORG/errlib/blob/main/notebooks/06_toy_2d.ipynb)
+#
+# **Learning objectives.** After this notebook you can:
+# - run Wallace's 2-D toy: a teacher fits 32 random points, an $L_\infty$ adversary flips
+#   some, and a student trained only on the flipped points is scored on the originals;
+# - explain, from the picture, why points that all carry the opposite label still teach the
+#   teacher's boundary;
+# - report a result as a spread over many random problems rather than one draw.
+#
+# **Prerequisites.** Notebook 05 (the idea of learning from a teacher's mistakes). Nothing
+# needs to be cached: the toy builds everything in seconds.
+#
+# **Time.** Running it: under half a minute on a 2-core laptop CPU (default profile),
+# seconds once cached. Studying it: about 20 minutes, plus 15 for the exercises.
+#
+# **Sources.** The course's own reference, [`docs/reference.md`](../docs/reference.md) (§3.2
+# the toy, §7 the CPU check); the paper, Ilyas et al. 2019,
+# [arXiv:1905.02175](https://arxiv.org/abs/1905.02175); the Distill discussion with its six
+# responses and the authors' replies,
+# [distill.pub/2019/advex-bugs-discussion](https://distill.pub/2019/advex-bugs-discussion/).
 
 # %% [markdown]
 # ## Setup
+
+# %% slideshow={"slide_type": "skip"}
+# Colab only: a fresh Colab kernel has no errlib, so fetch the course and install it.
+# Anywhere else (your laptop, papermill, CI) this cell does nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    import os
+    import subprocess
+
+    REPO = "YOUR-ORG/errlib"  # errlib.site.GITHUB_REPO: a placeholder until the course is published (README)
+    if not os.path.isdir("/content/errlib"):
+        subprocess.run(["git", "clone", "--depth", "1", f"https://github.com/{REPO}.git", "/content/errlib"],
+                       check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/errlib", "papermill"],
+                   check=True)
+    sys.path.insert(0, "/content/errlib")
+    os.chdir("/content/errlib/notebooks")
 
 # %%
 import os
@@ -105,6 +144,16 @@ print(f"profile {cfg.profile!r}: {len(seeds)} problems of {toy.N_POINTS} points 
 # 5. **Student**: a fresh MLP of the same shape, trained on the kept points only, then
 #    scored on the 32 originals with their original labels.
 
+# %% [markdown]
+# **Predict first.** Before running the next cell, write down how many of the 32 original
+# points a student trained only on flipped points will get right (16 is chance). The
+# notebook sets your guess beside the measurement afterwards; leaving it `None` is fine.
+
+# %%
+from errlib import exercises
+
+my_guess_toy = None  # your guess: original points (of 32) the student gets right, on average over seeds
+
 # %%
 res = toy.run(seeds, steps=cfg.toy_steps)
 i = 0  # the first problem, seed cfg.seed, is the one we draw
@@ -151,6 +200,10 @@ print(f"  scores: {res.student_correct.tolist()}")
 fig = toy_plots.toy_seed_histogram(res.student_correct.tolist(), res.n_points,
                                   reference=reference.WALLACE["toy_student_correct"])
 
+# %%
+exercises.compare_prediction("toy student, original points right (of 32)", my_guess_toy,
+                              s["student_correct_mean"], percent=False)
+
 # %% [markdown]
 # ## Check and record
 
@@ -193,8 +246,109 @@ report.save_results("06_toy_2d", cfg, {
 #   05): an attack can find flips that belong to one model alone. Here the flips are the
 #   teacher's own boundary, which is exactly what a student can copy.
 #
-# **End of the course.** Part I reproduced Ilyas et al.: errors crafted by an attack teach a
+# **End of Part II.** Part I reproduced Ilyas et al.: errors crafted by an attack teach a
 # student to classify clean data. Part II reproduced Wallace: a model's plain wrong labels,
 # even on another dataset, teach the same way. Both are true of the same experiment: the
 # attack writes the source model's features into the data, and a student trained on that
 # model's labels learns them, which is distillation by another name.
+#
+# **Next, notebook 07 (Part III):** controls that try to break Part I's effect,
+# each with its expected outcome written down before it runs.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercises
+# Coding exercises: fill in the function and run its cell. `exercises.check` prints
+# **PASS**, **FAIL** with a hint, or *not attempted* while the stub still raises
+# `NotImplementedError` (the notebook runs to the end either way). Reference solutions are
+# kept apart from the notebooks, in `errlib/solutions.py`: try first. Questions: answer in
+# your own words, then open the hidden answer. `print(exercises.listing("06"))` lists this
+# notebook's exercises.
+
+# %%
+from errlib import exercises
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Exercise 06.1 (coding): the L-inf projection
+# The toy's adversary may move each coordinate by at most `eps` (a square of side
+# $2\varepsilon$). Write its projection: clip `x` to $[x_0 - \varepsilon, x_0 +
+# \varepsilon]$ coordinate by coordinate, then to $[0, 1]$.
+
+# %%
+def linf_project(x, x0, eps):
+    """(N, D) -> (N, D): each coordinate within eps of x0, and in [0, 1]."""
+    # your code here
+    raise NotImplementedError
+
+
+exercises.check("linf_project", linf_project)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Exercise 06.2 (coding): which points flipped?
+# Wallace keeps only the points whose teacher label *flips* under the attack. Write
+# `keep_flips(y, pred_clean, pred_adv)`, a bool mask of the points the teacher classified
+# correctly before the attack and incorrectly after it.
+
+# %%
+def keep_flips(y, pred_clean, pred_adv):
+    """(N,) x 3 int64 -> (N,) bool: right before the attack, wrong after it."""
+    # your code here
+    raise NotImplementedError
+
+
+exercises.check("keep_flips", keep_flips)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Exercise 06.3 (question): more flips than Wallace <!-- q06_more_flips -->
+# Far more points flip here than in Wallace's figure. Name two differences in the setup that
+# could explain it, and say whether it matters for the conclusion.
+#
+# <details><summary>Answer</summary>
+#
+# Wallace does not say how he attacked or trained. Here the attack keeps each point's best
+# iterate over 50 signed steps, and the teacher (two hidden layers of 100 units, trained to
+# fit every point) has a boundary that winds tightly between the points, so most squares of
+# side 0.24 reach across it. The conclusion does not depend on the count: the student is
+# trained on whatever flipped and is scored on the originals.
+#
+# </details>
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Recap
+# - Thirty-two random points with random labels have no pattern to learn, yet a student
+#   trained only on the teacher's flipped points, each labelled opposite to its origin,
+#   beats chance on the originals.
+# - The flipped points sit just across the teacher's boundary, so fitting them traces that
+#   boundary: distillation, in two dimensions.
+# - One random problem is one noisy draw; the course reports the mean and spread over many.
+#
+# ### Check your understanding
+# **1. Every training label contradicts the original point nearby. Why does the student
+# still beat chance?**
+#
+# <details><summary>Answer</summary>
+#
+# Each flipped point lies just across the teacher's boundary from its origin. A boundary
+# that separates the flipped points must pass between each one and its origin, near where
+# the teacher's boundary runs, which classifies many originals correctly.
+#
+# </details>
+#
+# **2. Is there a "non-robust feature" in this toy?**
+#
+# <details><summary>Answer</summary>
+#
+# Not in the image sense: two coordinates, no texture. The effect needs only that a trained
+# model chose the labels, which is Wallace's point.
+#
+# </details>
+#
+# **3. Why run many seeds when Wallace showed one problem?**
+#
+# <details><summary>Answer</summary>
+#
+# The score varies by several points from one random problem to the next; a single draw
+# cannot tell a typical result from a lucky one. The mean and standard deviation over seeds
+# can.
+#
+# </details>
+

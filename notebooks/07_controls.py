@@ -13,7 +13,7 @@
 #     name: python3
 # ---
 
-# %% [markdown]
+# %% [markdown] slideshow={"slide_type": "slide"}
 # # 07 · Controls: turning "models learn from errors" into a falsifiable experiment
 #
 # *Part III of the errlib course. Notebooks 01-04 showed the effect; this chapter tries to
@@ -41,8 +41,52 @@
 #
 # | | |
 # |---|---|
-# | time | about 10 minutes on a laptop CPU (default), reusing notebooks 01-04's cache |
 # | previous | `04_measure.ipynb`, `05_wrong_labels.ipynb`, `06_toy_2d.ipynb` |
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/YOUR-ORG/errlib/blob/main/notebooks/07_controls.ipynb)
+#
+# **Learning objectives.** After this notebook you can:
+# - state a control's expected outcome before running it, and read a table of expected
+#   against measured;
+# - compute a transfer rate and relate it to how well each architecture learns D_det (the
+#   paper's Figure 3);
+# - tell the non-robust-feature account apart from its rivals: label statistics,
+#   robust-feature leakage, the correctly labelled tenth of D_rand, and "bugs" that do not
+#   transfer (Nakkiran);
+# - check that models trained on errors are no more robust than their source.
+#
+# **Prerequisites.** Notebooks 01-04 (all of Part I; their cache is reused). Notebooks 05-06
+# help with the discussion but are not needed to run this one.
+#
+# **Time.** Running it: about 6-7 minutes, reusing notebooks 01-04's cache on a 2-core
+# laptop CPU (default profile), seconds once cached. Studying it: about 40 minutes, plus 20
+# for the exercises.
+#
+# **Sources.** The course's own reference, [`docs/reference.md`](../docs/reference.md) (§2.5
+# Figure 3, §4 the Distill responses, §5-6 the reproductions, §9 leakage, §11 where each
+# response is answered); the paper, Ilyas et al. 2019,
+# [arXiv:1905.02175](https://arxiv.org/abs/1905.02175); the Distill discussion with its six
+# responses and the authors' replies,
+# [distill.pub/2019/advex-bugs-discussion](https://distill.pub/2019/advex-bugs-discussion/).
+
+# %% slideshow={"slide_type": "skip"}
+# Colab only: a fresh Colab kernel has no errlib, so fetch the course and install it.
+# Anywhere else (your laptop, papermill, CI) this cell does nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    import os
+    import subprocess
+
+    REPO = "YOUR-ORG/errlib"  # errlib.site.GITHUB_REPO: a placeholder until the course is published (README)
+    if not os.path.isdir("/content/errlib"):
+        subprocess.run(["git", "clone", "--depth", "1", f"https://github.com/{REPO}.git", "/content/errlib"],
+                       check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/errlib", "papermill"],
+                   check=True)
+    sys.path.insert(0, "/content/errlib")
+    os.chdir("/content/errlib/notebooks")
 
 # %%
 import os
@@ -110,12 +154,25 @@ print({k: f"{100 * v:.1f}%" for k, v in base_acc.items()}, f"chance {100 * cfg.c
 # the clean test set. If it scored high, the course's effect could come from the labels'
 # statistics rather than from the perturbations.
 
+# %% [markdown]
+# **Predict first.** Before running the next cell, write down the clean test accuracy of a
+# student trained on clean images whose labels were drawn at random. The notebook sets your
+# guess beside the measurement afterwards; leaving it `None` is fine.
+
+# %%
+from errlib import exercises
+
+my_guess_random_labels = None  # your guess: clean test accuracy after training on random labels, 0-100
+
 # %%
 rand_set = controls.get_random_label_set(cfg, "all")
 _, r = pipeline.get_student(cfg, "random-labels", errset=rand_set)
 acc_random = r.metrics["test_acc"]
 record("random labels", "near chance (≤ 15%)", f"{100 * acc_random:.1f}% (fits its labels "
        f"{100 * r.metrics['errset_train_acc']:.0f}%)", acc_random <= 0.15)
+
+# %%
+exercises.compare_prediction("random-label control", my_guess_random_labels, acc_random)
 
 # %% [markdown]
 # ## 2 · An untrained source model
@@ -301,3 +358,118 @@ report.save_results("07_controls", cfg, {
 #
 # Whatever does not hold on your run is worth a closer look: that is what a falsifiable
 # claim is for.
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercises
+# Coding exercises: fill in the function and run its cell. `exercises.check` prints
+# **PASS**, **FAIL** with a hint, or *not attempted* while the stub still raises
+# `NotImplementedError` (the notebook runs to the end either way). Reference solutions are
+# kept apart from the notebooks, in `errlib/solutions.py`: try first. Questions: answer in
+# your own words, then open the hidden answer. `print(exercises.listing("07"))` lists this
+# notebook's exercises.
+
+# %%
+from errlib import exercises
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Exercise 07.1 (coding): a transfer rate
+# The transfer rate is the share of the source's *successful* adversarial examples that
+# another model also assigns to the target. Count only rows whose attack succeeded and whose
+# target is not the true class (a "success" toward the true class fools nobody). Write
+# `transfer_rate(pred_other, target, y_true, success)`; return `nan` when no row qualifies.
+
+# %%
+def transfer_rate(pred_other, target, y_true, success):
+    """(N,) int64 x 3, (N,) bool -> float: share of qualifying rows where pred_other == target."""
+    # your code here
+    raise NotImplementedError
+
+
+exercises.check("transfer_rate", transfer_rate)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Exercise 07.2 (coding): a 1-nearest-neighbour reader
+# Notebook 02's judge is a robust *model*; a model-free reader is a useful contrast. Write one:
+# `nearest_neighbour_labels(x_query, x_ref, y_ref)` returns, for each query image, the label
+# of the closest reference image in pixel ($L_2$) distance. Once it passes, the cell reads
+# 500 D_det images against the clean test set.
+
+# %%
+def nearest_neighbour_labels(x_query, x_ref, y_ref):
+    """(Q, C, H, W), (R, C, H, W), (R,) -> (Q,): label of each query's nearest reference image."""
+    # your code here
+    raise NotImplementedError
+
+
+if exercises.passed("nearest_neighbour_labels", nearest_neighbour_labels):
+    es_det = errsets["shift"][0][:500]
+    reads = nearest_neighbour_labels(es_det.x, data.to_float(X_test), y_test)
+    print(f"1-NN reads y for {100 * (reads == es_det.y_true).float().mean():.1f}% and the target "
+          f"y+1 for {100 * (reads == es_det.y).float().mean():.1f}% of 500 D_det images")
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Exercise 07.3 (question): what a failed control means <!-- q07_failed_control -->
+# Suppose one row of the expected-vs-measured table says *not as expected*. What should you
+# do before concluding anything, and what would make it real evidence against the account?
+#
+# <details><summary>Answer</summary>
+#
+# First check that the row is not noise: rerun it with a few seeds (the architecture row in
+# particular compares three students on one seed, and D_det itself moves by many points
+# between seeds). Check that the run was healthy (did the students fit their sets? did the
+# attack succeed?). A failure that persists across seeds and settings is evidence worth
+# reporting, and writing the expectation down beforehand is what makes it count: it cannot
+# be explained away after the fact.
+#
+# </details>
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Recap
+# - Each control changes one ingredient and states its expected outcome before the run; the
+#   table at the end sets expectation and measurement side by side.
+# - Random labels and an untrained source teach nothing: the signal needs a model that
+#   learned the data's features.
+# - D_other removes D_rand's correctly labelled tenth; the eps sweep shows how the effect
+#   grows with the radius; architectures tie learnability to transfer, as in the paper's
+#   Figure 3.
+# - Students trained on errors are no more robust than their source: they learned the same
+#   brittle features.
+#
+# ### Check your understanding
+# **1. Why does an attack on an *untrained* network produce errors that teach nothing?**
+#
+# <details><summary>Answer</summary>
+#
+# A random network has no features of the data; the perturbations encode its arbitrary
+# function, which says nothing about the classes on natural images. This is close to
+# Nakkiran's point: adversarial examples that do not transfer also do not teach.
+#
+# </details>
+#
+# **2. What does D_other remove from D_rand, and what should its student score if non-robust
+# features carry the effect?**
+#
+# <details><summary>Answer</summary>
+#
+# The images whose random target happened to be their true class (about a tenth). Its
+# student should lose a few points but stay far above chance.
+#
+# </details>
+#
+# **3. What link between transfer and learning does the architecture row test?**
+#
+# <details><summary>Answer</summary>
+#
+# That an architecture to which the source's adversarial examples transfer better also
+# learns more from D_det: both depend on sharing the source's non-robust features.
+#
+# </details>
+#
+# **4. Why do the error-trained students have no more robustness than the source?**
+#
+# <details><summary>Answer</summary>
+#
+# They learned the non-robust features the perturbations carried, which a small perturbation
+# can flip by definition.
+#
+# </details>
+

@@ -1,0 +1,250 @@
+"""Publishing a course run: a browsable index page, and slides made from the notebooks.
+
+* :func:`write_index` writes ``index.html`` beside the executed notebooks of a course run
+  (``errlib.course`` calls it after every run): the course map, each notebook's time,
+  status and headline numbers (from the results document), and links to each executed
+  HTML copy, to ``report.md`` and to the docs.
+* :func:`export_slides` turns notebooks into reveal.js slide decks (nbconvert). Cells
+  may carry ``slideshow`` metadata in the ``.py`` sources; a cell without it gets one by
+  rule (a ``#``/``##`` heading starts a slide, a ``###`` heading a sub-slide, the
+  parameters cell is skipped; the Colab setup cell says ``skip`` in its source). With a
+  local copy of reveal.js the deck works offline (:func:`find_reveal`).
+
+``python -m errlib.site slides`` is what ``make slides`` runs.
+"""
+from __future__ import annotations
+
+import argparse
+import html
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from .cache import runs_root
+from .data import REPO_ROOT
+
+# The GitHub owner/name the course is published under, for the "Open in Colab" badges and
+# the Colab setup cell of every notebook. A placeholder until the repository is public:
+# change it here and in the notebooks together (tests/test_site.py checks they agree).
+GITHUB_REPO = "YOUR-ORG/errlib"
+NOTEBOOKS = REPO_ROOT / "notebooks"
+PARTS = {"01": "I", "02": "I", "03": "I", "04": "I", "05": "II", "06": "II", "07": "III"}
+REVEAL_CDN = "https://unpkg.com/reveal.js@4.0.2"
+
+
+def colab_url(stem: str) -> str:
+    """The Colab address that opens ``notebooks/<stem>.ipynb`` from GitHub."""
+    return f"https://colab.research.google.com/github/{GITHUB_REPO}/blob/main/notebooks/{stem}.ipynb"
+
+
+def notebook_title(stem: str) -> str:
+    """The first heading of ``notebooks/<stem>.ipynb`` without its number, or the stem."""
+    import nbformat
+
+    path = NOTEBOOKS / f"{stem}.ipynb"
+    if path.exists():
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "markdown" and cell.source.startswith("# "):
+                return cell.source.splitlines()[0][2:].split("·", 1)[-1].strip()
+    return stem
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return html.escape(str(v))
+    return f"{100 * v:.1f}%" if isinstance(v, float) and 0 <= v <= 1 else f"{v:.3g}"
+
+
+# Numbers a notebook publishes without a reference that still belong on the course map.
+EXTRA_HEADLINES = ("D_rand_attack_success", "D_det_attack_success", "D_det_predicts_y_plus_1",
+                   "random_wrong_label_student_clean_test_acc", "random_label_control_acc", "controls_as_expected")
+
+
+def headline_numbers(values: Dict[str, Any]) -> List[str]:
+    """Short HTML lines: each number published with a reference beside it, then the extras above."""
+    lines = []
+    for name, v in values.items():
+        if isinstance(v, dict) and "value" in v:
+            ref = v.get("reference")
+            lines.append(f"{html.escape(name)}: <b>{_fmt(v['value'])}</b>"
+                         + (f" <span class=ref>(published {_fmt(ref)})</span>" if ref is not None else ""))
+    for name in EXTRA_HEADLINES:
+        if name in values and not isinstance(values[name], dict):
+            shown = _fmt(values[name])
+            if name == "controls_as_expected" and "controls" in values:
+                shown = f"{values[name]} of {values['controls']}"
+            lines.append(f"{html.escape(name)}: <b>{shown}</b>")
+    return lines
+
+
+def _link(out_dir: Path, target: Path, text: str) -> str:
+    rel = os.path.relpath(target, out_dir)
+    return f'<a href="{html.escape(Path(rel).as_posix())}">{html.escape(text)}</a>'
+
+
+def _row(out_dir: Path, stem: str, entry: Dict[str, Any]) -> str:
+    executed = out_dir / Path(entry.get("executed") or f"{stem}.ipynb").name
+    page = executed.with_suffix(".html")
+    title = notebook_title(stem)
+    if page.exists():
+        title_cell = _link(out_dir, page, title)
+    elif executed.exists():
+        title_cell = _link(out_dir, executed, title)
+    else:
+        title_cell = html.escape(title)
+    seconds = entry.get("seconds")
+    time_cell = f"{seconds:.0f} s" if isinstance(seconds, (int, float)) else "—"
+    numbers = "<br>".join(headline_numbers(entry.get("values") or {})) or "—"
+    status = html.escape(str(entry.get("status", "not run")))
+    return (f"<tr><td>{stem[:2]}</td><td>{PARTS.get(stem[:2], '')}</td><td>{title_cell}</td>"
+            f"<td class={status}>{status}</td><td>{time_cell}</td><td>{numbers}</td></tr>")
+
+
+_STYLE = """body{font-family:system-ui,sans-serif;max-width:70em;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.4em .6em;
+text-align:left;vertical-align:top}th{background:#f3f3f3}.ref{color:#777}.ok{color:#2a7a2a}
+.failed{color:#b00}"""
+
+
+def write_index(out_dir: Path, doc: Dict[str, Any]) -> Path:
+    """Write ``out_dir/index.html`` for the course run described by ``doc`` (results.json's content)."""
+    out_dir = Path(out_dir)
+    entries = dict(doc.get("notebooks", {}))
+    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        entries.setdefault(path.stem, {"status": "not run"})
+    rows = "\n".join(_row(out_dir, stem, entries[stem]) for stem in sorted(entries))
+    extras = [_link(out_dir, out_dir / name, name) for name in ("report.md", "results.json")
+              if (out_dir / name).exists()]
+    extras += [_link(out_dir, REPO_ROOT / "docs" / name, f"docs/{name}") for name in ("reference.md", "instructor.md")
+               if (REPO_ROOT / "docs" / name).exists()]
+    total = doc.get("seconds_all_notebooks")
+    body = f"""<!doctype html><html><head><meta charset="utf-8">
+<title>errlib course run: profile {html.escape(str(doc.get('profile')))}</title><style>{_STYLE}</style></head><body>
+<h1>errlib: a model trained only on errors still generalises</h1>
+<p>Course run on profile <b>{html.escape(str(doc.get('profile')))}</b>{f', {total:.0f} s of notebooks in all' if isinstance(total, (int, float)) else ''}.
+Part I (01-04) reproduces Ilyas et al. 2019, Section 3.2; Part II (05-06) Wallace's Distill response;
+Part III (07) tries to break the effect with controls. Percentages are clean test accuracies
+unless the name says otherwise; "published" is the number in the paper (or Wallace's response)
+beside ours, from another dataset and model: see docs/reference.md.</p>
+<p>{' · '.join(extras)}</p>
+<table><tr><th>#</th><th>part</th><th>notebook (executed copy)</th><th>status</th><th>time</th>
+<th>headline numbers</th></tr>
+{rows}
+</table></body></html>
+"""
+    path = out_dir / "index.html"
+    tmp = path.with_suffix(".html.tmp")
+    tmp.write_text(body, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def find_reveal() -> Optional[Path]:
+    """A local reveal.js (a folder with ``dist/reveal.js``): ``$ERRLIB_REVEAL``, else the copy
+    that the ``sphinx-revealjs`` package ships (``requirements-slides.txt``), else None."""
+    env = os.environ.get("ERRLIB_REVEAL")
+    candidates = [Path(env)] if env else []
+    spec = importlib.util.find_spec("sphinx_revealjs")  # finds the folder without importing sphinx
+    if spec and spec.submodule_search_locations:
+        candidates.append(Path(list(spec.submodule_search_locations)[0]) / "_static" / "revealjs")
+    return next((c for c in candidates if (c / "dist" / "reveal.js").is_file()), None)
+
+
+def _slide_type(cell) -> str:
+    tags = cell.get("metadata", {}).get("tags", [])
+    if "parameters" in tags or "injected-parameters" in tags:
+        return "skip"
+    first = cell.source.lstrip().splitlines()[0] if cell.source.strip() else ""
+    if cell.cell_type == "markdown" and (first.startswith("# ") or first.startswith("## ")):
+        return "slide"
+    if cell.cell_type == "markdown" and first.startswith("### "):
+        return "subslide"
+    return "-"
+
+
+# nbconvert's reveal template loads reveal.js through require.js and jQuery from the web;
+# this override loads a (local) reveal.js directly, so a deck needs nothing online.
+_SLIDES_TEMPLATE = """{% extends 'index.html.j2' %}
+{% block html_head_js %}{% endblock html_head_js %}
+{% block footer_js %}
+<script src="{{ resources.reveal.url_prefix }}/dist/reveal.js"></script>
+<script src="{{ resources.reveal.url_prefix }}/plugin/notes/notes.js"></script>
+<style>.reveal .slides section { overflow-y: auto; max-height: 100%; }</style>
+<script>
+Reveal.initialize({controls: true, progress: true, history: true, hash: true,
+  transition: "{{ resources.reveal.transition }}", slideNumber: "{{ resources.reveal.number }}",
+  width: {{ resources.reveal.width | default(1100, true) }}, height: {{ resources.reveal.height | default(750, true) }}, plugins: [RevealNotes]});
+</script>
+{% endblock footer_js %}
+"""
+
+
+def export_slides(notebooks: Sequence[Path], out_dir: Path, reveal: Optional[Path] = None) -> List[Path]:
+    """Write ``<stem>.slides.html`` for each notebook into ``out_dir``; return their paths.
+
+    ``reveal``: a local reveal.js folder, copied to ``out_dir/reveal.js`` so the decks
+    work offline; without one the decks load reveal.js from the web when opened.
+    """
+    import nbformat
+    from nbconvert import SlidesExporter
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    prefix = REVEAL_CDN
+    if reveal is not None:
+        dest = out_dir / "reveal.js"
+        for part in ("dist", "plugin"):
+            if (Path(reveal) / part).is_dir():
+                shutil.copytree(Path(reveal) / part, dest / part, dirs_exist_ok=True)
+        if (Path(reveal) / "LICENSE").is_file():
+            shutil.copy(Path(reveal) / "LICENSE", dest / "LICENSE")
+        prefix = "reveal.js"
+    import jinja2
+
+    exporter = SlidesExporter(reveal_url_prefix=prefix, extra_loaders=[jinja2.DictLoader(
+        {"errlib_slides.html.j2": _SLIDES_TEMPLATE})], template_file="errlib_slides.html.j2")
+    written = []
+    for nb_path in notebooks:
+        nb = nbformat.read(nb_path, as_version=4)
+        for cell in nb.cells:
+            cell.metadata.setdefault("slideshow", {"slide_type": _slide_type(cell)})
+        body, _ = exporter.from_notebook_node(nb)
+        target = out_dir / f"{Path(nb_path).stem}.slides.html"
+        target.write_text(body, encoding="utf-8")
+        written.append(target)
+    return written
+
+
+def course_notebooks(run_dir: Optional[Path] = None) -> List[Path]:
+    """Each notebook's executed copy from ``run_dir`` when there is one (figures included), else the source."""
+    out = []
+    for src in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        executed = Path(run_dir) / src.name if run_dir else None
+        out.append(executed if executed is not None and executed.exists() else src)
+    return out
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m errlib.site", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("slides", help="reveal.js slides from the notebooks")
+    s.add_argument("--profile", default=os.environ.get("ERRLIB_PROFILE", "default"),
+                   help="take executed copies from this profile's course run when present")
+    s.add_argument("--out", type=Path, help="output folder (default <runs>/slides)")
+    args = ap.parse_args(argv)
+    out = args.out or runs_root() / "slides"
+    reveal = find_reveal()
+    paths = export_slides(course_notebooks(runs_root() / "course" / args.profile), out, reveal)
+    for p in paths:
+        print(p)
+    print(f"{len(paths)} decks in {out}; reveal.js: "
+          + (f"local copy from {reveal} (works offline)" if reveal else
+             f"none found locally, the decks load it from {REVEAL_CDN} (needs the web; for offline decks "
+             "install requirements-slides.txt)"))
+
+
+if __name__ == "__main__":
+    main()

@@ -31,8 +31,8 @@ serves stale results while a superfluous rebuild only costs time; a stage
 missing from the registry hashes every errlib module, for the same reason.
 
 Concurrency and kills: one process builds a given key at a time (an
-``fcntl`` lock on ``.lock-<key>``; the kernel releases it when its holder
-dies, even by SIGKILL), and the others wait, then load its copy. Temporary
+``fcntl`` lock on ``<runs root>/.locks/<stage>/<key>.lock``; the kernel
+releases it when its holder dies, even by SIGKILL), and the others wait, then load its copy. Temporary
 folders are named ``.tmp-<key>-<host>-<pid>-<random>``; one whose process is
 gone (or older than a day) is removed when the stage is next written, so
 debris does not pile up with each kill.
@@ -259,8 +259,9 @@ def _build_lock(path: Path, verbose: bool):
     except ImportError:
         yield
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.parent / f".lock-{path.name}", "a+") as f:
+    lock = path.parent.parent / ".locks" / path.parent.name / f"{path.name}.lock"  # not among the stages
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a+") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

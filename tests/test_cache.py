@@ -29,9 +29,8 @@ class Builder:
 
 
 def _stage_dirs(root: Path, stage: str):
-    """The stage's folders (its build locks, ``.lock-<key>``, are not stages)."""
     d = root / stage
-    return sorted(p.name for p in d.iterdir() if not p.name.startswith(".lock-")) if d.exists() else []
+    return sorted(p.name for p in d.iterdir()) if d.exists() else []
 
 
 def test_runs_root_reads_env(tmp_path):

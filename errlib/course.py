@@ -189,10 +189,12 @@ def _schedule(ex, pending, deps, shares, doc, out, jobs, timeout, html) -> None:
             doc["notebooks"][nb.stem] = {"status": "skipped", "error": "a notebook it depends on failed"}
             print(f"{nb.name:<40} skipped: a notebook it depends on failed", flush=True)
         ready = [nb for nb in pending if all(settled(d) and status[d] == "ok" for d in deps[nb])]
+        # threads per kernel: the cores shared by the notebooks that run together from now on
+        threads = max(1, (os.cpu_count() or 1) // max(1, min(jobs, len(running) + len(ready))))
         for nb in ready[:max(0, jobs - len(running))]:
-            threads = max(1, (os.cpu_count() or 1) // min(jobs, len(running) + len(ready)))
             env = kernel_env(out / "results", doc["profile"], threads)
-            print(f"{nb.name:<40} start (ERRLIB_THREADS={env.get('ERRLIB_THREADS', os.environ.get('ERRLIB_THREADS', 'unset'))})", flush=True)
+            shown = env.get("ERRLIB_THREADS", os.environ.get("ERRLIB_THREADS", "torch's default"))
+            print(f"{nb.name:<40} start ({shown} threads)", flush=True)
             running[ex.submit(run_job, nb, out / nb.name, shares[nb], env, timeout, html)] = nb
             doc["notebooks"][nb.stem] = {"status": "running", "fingerprint": pending.pop(nb)}
         if not running:

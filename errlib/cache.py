@@ -31,11 +31,11 @@ serves stale results while a superfluous rebuild only costs time; a stage
 missing from the registry hashes every errlib module, for the same reason.
 
 Concurrency and kills: one process builds a given key at a time (an
-``fcntl`` lock on ``<runs root>/.locks/<stage>/<key>.lock``; the kernel
-releases it when its holder dies, even by SIGKILL), and the others wait, then load its copy. Temporary
-folders are named ``.tmp-<key>-<host>-<pid>-<random>``; one whose process is
-gone (or older than a day) is removed when the stage is next written, so
-debris does not pile up with each kill.
+``fcntl`` lock on ``<runs root>/.locks/<stage>/<key>.lock``, which the OS
+releases when its holder dies, even by SIGKILL); the others wait, then load
+its copy. Temporary folders are named ``.tmp-<key>-<host>-<pid>-<random>``;
+one whose process is gone (or older than a day) is removed when a stage is
+next written beside it, so debris does not pile up with each kill.
 """
 from __future__ import annotations
 

@@ -241,7 +241,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                    choices=["smoke", "default", "full"])
     r.add_argument("--only", nargs="*", help="notebook numbers or names, e.g. 01 04")
     r.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                   help="papermill parameter for every notebook, e.g. -p eps 3.0")
+                   help="papermill parameter for the notebooks that declare it, e.g. -p eps 3.0")
     r.add_argument("--out", type=Path, help="output folder (default data/runs/course/<profile>)")
     r.add_argument("--force", action="store_true", help="re-execute notebooks even if up to date")
     r.add_argument("--no-html", action="store_true", help="skip the HTML copies")

@@ -47,13 +47,13 @@ class SweepFailed(RuntimeError):
 
 class InlineExecutor(cf.Executor):
     """Runs each submitted call at once, in this process (``jobs=1``): the executor interface
-    without processes, so a sweep inside a notebook behaves as before."""
+    without processes, so a sweep inside a notebook behaves as before. Ctrl-C stops it at once."""
 
     def submit(self, fn, *args, **kwargs):
         future = cf.Future()
         try:
             future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # noqa: B036 - handed to the caller through the future
+        except Exception as exc:  # handed to the caller through the future, as a pool would
             future.set_exception(exc)
         return future
 

@@ -4,6 +4,8 @@ VENV    ?= .venv
 PY      := $(VENV)/bin/python
 PROFILE ?= default
 STAMP   := $(VENV)/.installed
+SWEEP_STAMP := $(VENV)/.installed-sweep
+JOBS    ?=
 
 .PHONY: setup course test bench clean-runs notebooks slides
 
@@ -15,12 +17,18 @@ $(STAMP): requirements.txt pyproject.toml
 
 setup: $(STAMP)
 
-# Run the course notebooks (papermill) on a profile: make course PROFILE=smoke|default|full
-course: $(STAMP)
-	$(PY) -m errlib.course run --profile $(PROFILE)
+# Sweep-time extras (Dask, for `sweep --scheduler`), kept out of requirements.txt; the tests need them.
+$(SWEEP_STAMP): $(STAMP) requirements-sweep.txt
+	$(PY) -m pip install -r requirements-sweep.txt
+	touch $(SWEEP_STAMP)
 
-# Unit tests, then every notebook on the smoke profile.
-test: $(STAMP)
+# Run the course notebooks (papermill) on a profile: make course PROFILE=smoke|default|full [JOBS=N]
+# (notebooks run concurrently by their dependencies; JOBS=1 runs one at a time)
+course: $(STAMP)
+	$(PY) -m errlib.course run --profile $(PROFILE) $(if $(JOBS),--jobs $(JOBS))
+
+# Unit tests (with a 2-worker Dask cluster for the sweep), then every notebook on the smoke profile.
+test: $(STAMP) $(SWEEP_STAMP)
 	$(PY) -m pytest
 
 # Benchmarks (benchmarks/README.md): make bench [BENCH_ARGS="--baseline REV --course-results PATH"]

@@ -3,55 +3,64 @@
     python -m errlib.course run                      # default profile, every notebook
     python -m errlib.course run --profile smoke      # CI-sized
     python -m errlib.course run --only 01 04 -p eps 3.0
-    python -m errlib.course sweep 04 --grid eps 1 2 3 4 5 -p n_attack 5000
+    python -m errlib.course run --jobs 1             # one notebook at a time
+    python -m errlib.course sweep 04 --grid eps 1 2 3 4 5 -p n_attack 5000 [--jobs 2]
 
-``sweep`` reruns one notebook over the cartesian product of ``--grid`` values
-(papermill parameters), keeps every executed copy, and collects the values
-each run recorded into ``sweep.csv`` (one row per grid point) and
-``sweep.png``, under ``data/runs/sweeps/<notebook>/<profile>/``. Cached
-stages are shared across grid points (a source model that does not depend on
-eps is trained once).
+Notebooks run concurrently, by their dependencies (:data:`DEPENDS`: 02 needs
+01's source model, 05 needs 01's MNIST teacher, 06 needs nothing, 07 needs
+01-04), in up to ``--jobs`` worker processes (default: up to 3, the most the
+graph ever has ready at once, and no more than the cores). Each kernel gets
+``ERRLIB_THREADS`` so that notebooks running together use at most the
+machine's cores; a notebook that starts alone gets them all. The stage cache
+makes each notebook standalone, and its per-stage lock keeps two notebooks
+from building the same stage at once. ``sweep`` is :mod:`errlib.sweep`.
 
 Each notebook runs in a fresh kernel into ``data/runs/course/<profile>/``
-(executed ``.ipynb`` plus ``.html``); the runner prints one line per
-notebook with its time and writes ``results.json`` (every headline number with
-its settings and reference, seconds per notebook, peak memory) and
-``report.md``. A notebook whose source, parameters and errlib code are
-unchanged since its last successful run is not executed again (``--force``
-reruns); the pipeline stages inside the notebooks are cached as well.
+(executed ``.ipynb`` plus ``.html``); the console shows each notebook's start,
+its sections as they run, and its end; a failure prints the exception, its
+cell's first line and the executed copy's path, the notebooks that depend on
+it are skipped, and the run exits non-zero. ``results.json`` holds every
+headline number with its kind, settings and reference, seconds per notebook,
+peak memory, ``course_seconds`` (the run's wall clock) and
+``cpu_utilisation`` (CPU time of this process and its children over wall clock
+times cores); ``report.md`` renders it. A notebook whose source, parameters
+and errlib code are unchanged since its last successful run is not executed
+again (``--force`` reruns). Parameters are checked against the notebooks'
+``parameters`` cells before anything runs; the caller's environment is never
+changed (kernels get theirs at start).
 """
 from __future__ import annotations
 
 import argparse
+import concurrent.futures as cf
+import contextlib
 import hashlib
 import json
 import os
+import resource
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from . import site
 from .cache import runs_root
-from .data import REPO_ROOT
+from .report import render_report
+from .runner import check_parameters, errlib_fingerprint, failure_text, list_notebooks, run_job
+from .sweep import SweepFailed, kernel_env, make_executor, sweep
 
-NOTEBOOKS = REPO_ROOT / "notebooks"
+__all__ = ["run_course", "sweep", "list_notebooks", "DEPENDS", "main"]
 
-
-def list_notebooks(only: Optional[Sequence[str]] = None) -> List[Path]:
-    nbs = sorted(p for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
-    if only:
-        nbs = [p for p in nbs if any(p.name.startswith(o) or p.stem == o for o in only)]
-        if not nbs:
-            raise SystemExit(f"no notebook matches {list(only)}; have: {[p.name for p in sorted(NOTEBOOKS.glob('*.ipynb'))]}")
-    return nbs
+# Which notebooks' stages each notebook builds on (by number). A notebook not listed waits for every
+# earlier one. Only notebooks in the same run wait for each other; the cache covers the rest.
+DEPENDS = {"01": (), "02": ("01",), "03": ("02",), "04": ("03",), "05": ("01",), "06": (),
+           "07": ("01", "02", "03", "04")}
 
 
-def _code_hash() -> str:
-    h = hashlib.sha256()
-    for p in sorted((REPO_ROOT / "errlib").glob("*.py")):
-        h.update(p.read_bytes())
-    return h.hexdigest()[:16]
+def default_jobs() -> int:
+    """Up to 3 notebooks at once (02, 05 and 06 are the most ever ready together), at most the cores."""
+    return max(1, min(3, os.cpu_count() or 1))
 
 
 def _parse_value(v: str) -> Any:
@@ -63,149 +72,158 @@ def _parse_value(v: str) -> Any:
     return {"true": True, "false": False, "none": None}.get(v.lower(), v)
 
 
-def _to_html(nb_path: Path) -> Path:
-    import nbformat
-    from nbconvert import HTMLExporter
+class CpuMeter:
+    """CPU seconds used by this process and all its descendants (workers, kernels) while running.
 
-    body, _ = HTMLExporter().from_notebook_node(nbformat.read(nb_path, as_version=4))
-    out = nb_path.with_suffix(".html")
-    out.write_text(body, encoding="utf-8")
-    return out
+    ``getrusage(RUSAGE_CHILDREN)`` misses kernels that are never waited for, so
+    a thread samples the process tree with psutil (an ipykernel dependency) twice
+    a second and keeps each process's last reading; a process's final half
+    second may be missed. Without psutil, rusage is the fallback.
+    """
+
+    def __init__(self, interval: float = 0.5):
+        self.interval, self.seen, self._stop = interval, {}, threading.Event()
+        self._thread = threading.Thread(target=self._sample_forever, daemon=True)
+        self._rusage0 = self._rusage()
+
+    @staticmethod
+    def _rusage() -> float:
+        own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+    def _sample(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        for proc in [me] + me.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                t = proc.cpu_times()
+                self.seen[(proc.pid, proc.create_time())] = t.user + t.system
+
+    def _sample_forever(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def __enter__(self) -> "CpuMeter":
+        try:
+            self._sample()
+            self.base = sum(self.seen.values())
+            self._thread.start()
+        except ImportError:
+            self.base = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+
+    def seconds(self) -> float:
+        if self.base is None:
+            return self._rusage() - self._rusage0
+        self._sample()
+        return sum(self.seen.values()) - self.base
+
+
+def _depends(nbs: List[Path]) -> Dict[Path, List[Path]]:
+    num = {nb: nb.name[:2] for nb in nbs}
+    return {nb: [d for d in nbs if d is not nb and (num[d] in DEPENDS[num[nb]] if num[nb] in DEPENDS
+                                                   else num[d] < num[nb])] for nb in nbs}
+
+
+def _fingerprint(nb: Path, params: Dict[str, Any], code: str) -> str:
+    return hashlib.sha256(nb.read_bytes() + json.dumps(params, sort_keys=True).encode()
+                          + code.encode()).hexdigest()[:16]
 
 
 def run_course(profile: str = "default", only: Optional[Sequence[str]] = None,
                parameters: Optional[Dict[str, Any]] = None, out: Optional[Path] = None,
-               force: bool = False, html: bool = True, timeout: Optional[int] = None) -> Dict[str, Any]:
-    """Execute notebooks in order; return (and write) the results document."""
-    import papermill as pm
+               force: bool = False, html: bool = True, timeout: Optional[int] = None,
+               jobs: Optional[int] = None) -> Dict[str, Any]:
+    """Execute notebooks by their dependencies; return (and write) the results document.
 
-    parameters = dict(parameters or {})
+    Raises SystemExit(1) after writing the results if a notebook failed.
+    """
+    nbs = list_notebooks(only)
+    shares = check_parameters(dict(parameters or {}, profile=profile), nbs)  # before anything runs
+    jobs = jobs or default_jobs()
     out = Path(out) if out else runs_root() / "course" / profile
     out.mkdir(parents=True, exist_ok=True)
-    results_path = out / "results.json"
-    previous = json.loads(results_path.read_text()) if results_path.exists() else {}
-    prev_nbs = previous.get("notebooks", {})
-    env_results = out / "results"
-    os.environ["ERRLIB_RESULTS"] = str(env_results)
-    os.environ["ERRLIB_PROFILE"] = profile
-    # Kernels inherit this: idle OpenMP threads sleep instead of spinning, which kept torch
-    # 5-15x faster on a 2-core machine shared with another job (measured by the Wallace chapter).
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    code = _code_hash()
-    doc: Dict[str, Any] = {"profile": profile, "parameters": parameters, "notebooks": dict(prev_nbs)}
-    total = 0.0
-    for nb in list_notebooks(only):
-        params = dict(parameters, profile=profile)
-        fingerprint = hashlib.sha256(nb.read_bytes() + json.dumps(params, sort_keys=True).encode()
-                                     + code.encode()).hexdigest()[:16]
-        target = out / nb.name
-        prev = prev_nbs.get(nb.stem, {})
-        if not force and prev.get("fingerprint") == fingerprint and target.exists():
+    previous = json.loads((out / "results.json").read_text()) if (out / "results.json").exists() else {}
+    doc: Dict[str, Any] = {"profile": profile, "parameters": dict(parameters or {}),
+                           "notebooks": dict(previous.get("notebooks", {})), "jobs": jobs,
+                           "cores": os.cpu_count()}
+    code, t0 = errlib_fingerprint(), time.perf_counter()
+    pending, deps = {}, _depends(nbs)
+    for nb in nbs:
+        fp = _fingerprint(nb, shares[nb], code)
+        prev = doc["notebooks"].get(nb.stem, {})
+        if not force and prev.get("fingerprint") == fp and prev.get("status") == "ok" and (out / nb.name).exists():
             print(f"{nb.name:<40} up to date ({prev.get('seconds', 0):6.1f} s when run)", flush=True)
-            continue
-        t0 = time.perf_counter()
-        try:
-            pm.execute_notebook(str(nb), str(target), parameters=params, kernel_name="python3",
-                                cwd=str(NOTEBOOKS), progress_bar=False, execution_timeout=timeout)
-        except Exception as exc:
-            print(f"{nb.name:<40} FAILED after {time.perf_counter() - t0:.1f} s: see {target}", flush=True)
-            doc["notebooks"][nb.stem] = {"status": "failed", "error": str(exc)[-2000:]}
-            _write(out, doc)
-            raise SystemExit(1) from exc
-        seconds = time.perf_counter() - t0
-        total += seconds
-        if html:
-            _to_html(target)
-        res_file = env_results / f"{nb.stem}.json"
-        results = json.loads(res_file.read_text()) if res_file.exists() else {}
-        doc["notebooks"][nb.stem] = {"status": "ok", "seconds": round(seconds, 1),
-                                     "fingerprint": fingerprint, "executed": str(target),
-                                     "peak_memory_mb": results.get("peak_memory_mb"),
-                                     "values": results.get("values", {}),
-                                     "settings": results.get("settings", {})}
-        print(f"{nb.name:<40} {seconds:6.1f} s", flush=True)
-    doc["seconds_this_run"] = round(total, 1)
-    doc["seconds_all_notebooks"] = round(sum(v.get("seconds", 0) for v in doc["notebooks"].values()), 1)
+        else:
+            pending[nb] = fp
+    with CpuMeter() as cpu, make_executor(min(jobs, max(1, len(pending)))) as ex:
+        _schedule(ex, pending, deps, shares, doc, out, jobs, timeout, html)
+    wall = time.perf_counter() - t0
+    doc["course_seconds"] = round(wall, 1)
+    doc["cpu_utilisation"] = round(cpu.seconds() / (wall * (os.cpu_count() or 1)), 3)
+    doc["seconds_all_notebooks"] = round(sum(v.get("seconds") or 0 for v in doc["notebooks"].values()), 1)
     _write(out, doc)
-    print(f"total this run {total:.1f} s; results in {results_path}, report in {out / 'report.md'}")
+    failed = [k for k, v in doc["notebooks"].items() if v.get("status") != "ok"]
+    print(f"course {wall:.1f} s wall clock, CPU {100 * doc['cpu_utilisation']:.0f}% busy; "
+          f"results in {out / 'results.json'}, report in {out / 'report.md'}", flush=True)
+    if failed:
+        print(f"FAILED or skipped: {', '.join(failed)}", flush=True)
+        raise SystemExit(1)
     return doc
 
 
-def _flat_values(values: Dict[str, Any]) -> Dict[str, Any]:
-    """``{"a": {"value": 0.9, "reference": ...}, "b": 0.3}`` -> ``{"a": 0.9, "b": 0.3}`` (scalars only)."""
-    out = {}
-    for k, v in values.items():
-        if isinstance(v, dict):
-            v = v.get("value")
-        if isinstance(v, (int, float, str, bool)) or v is None:
-            out[k] = v
-    return out
+def _schedule(ex, pending, deps, shares, doc, out, jobs, timeout, html) -> None:
+    """Start each pending notebook once the notebooks it depends on succeeded, ``jobs`` at a time."""
+    running: Dict[cf.Future, Path] = {}
+
+    def settled(d: Path) -> bool:
+        return d not in pending and d not in running.values()
+
+    while pending or running:
+        status = {d: doc["notebooks"].get(d.stem, {}).get("status") for nb in pending for d in deps[nb]}
+        for nb in [nb for nb in pending if any(settled(d) and status[d] != "ok" for d in deps[nb])]:
+            pending.pop(nb)
+            doc["notebooks"][nb.stem] = {"status": "skipped", "error": "a notebook it depends on failed"}
+            print(f"{nb.name:<40} skipped: a notebook it depends on failed", flush=True)
+        ready = [nb for nb in pending if all(settled(d) and status[d] == "ok" for d in deps[nb])]
+        # threads per kernel: the cores shared by the notebooks that run together from now on
+        threads = max(1, (os.cpu_count() or 1) // max(1, min(jobs, len(running) + len(ready))))
+        for nb in ready[:max(0, jobs - len(running))]:
+            env = kernel_env(out / "results", doc["profile"], threads)
+            shown = env.get("ERRLIB_THREADS", os.environ.get("ERRLIB_THREADS", "torch's default"))
+            print(f"{nb.name:<40} start ({shown} threads)", flush=True)
+            running[ex.submit(run_job, nb, out / nb.name, shares[nb], env, timeout, html)] = nb
+            doc["notebooks"][nb.stem] = {"status": "running", "fingerprint": pending.pop(nb)}
+        if not running:
+            if pending:
+                raise RuntimeError(f"notebooks {[nb.name for nb in pending]} wait on each other: fix DEPENDS")
+            break
+        done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+        for f in done:
+            _record(running.pop(f), f, doc, out)
+        _write(out, doc)
 
 
-def sweep(notebook: str, grid: Dict[str, Sequence[Any]], profile: str = "default",
-          parameters: Optional[Dict[str, Any]] = None, out: Optional[Path] = None,
-          force: bool = False, plot: bool = True) -> Path:
-    """Run ``notebook`` once per point of ``grid`` (cartesian product); return the CSV path.
-
-    Each grid point's executed notebook is kept as ``<stem>__<name>=<value>....ipynb``;
-    a point whose executed copy and results exist is not rerun unless ``force``.
-    """
-    import csv
-    import itertools
-
-    import papermill as pm
-
-    nb = list_notebooks([notebook])[0]
-    names = list(grid)
-    if not names or any(len(grid[n]) == 0 for n in names):
-        raise ValueError(f"sweep needs at least one value per grid parameter, got {grid}")
-    out = Path(out) if out else runs_root() / "sweeps" / nb.stem / profile
-    out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for combo in itertools.product(*(grid[n] for n in names)):
-        point = dict(zip(names, combo))
-        tag = "__".join(f"{k}={v}" for k, v in point.items())
-        target = out / f"{nb.stem}__{tag}.ipynb"
-        res_dir = out / "results" / tag
-        res_file = res_dir / f"{nb.stem}.json"
-        params = dict(parameters or {}, **point, profile=profile)
-        t0 = time.perf_counter()
-        if force or not (target.exists() and res_file.exists()):
-            old = os.environ.get("ERRLIB_RESULTS")
-            os.environ["ERRLIB_RESULTS"] = str(res_dir)
-            try:
-                pm.execute_notebook(str(nb), str(target), parameters=params, kernel_name="python3",
-                                    cwd=str(NOTEBOOKS), progress_bar=False)
-            finally:
-                if old is None:
-                    os.environ.pop("ERRLIB_RESULTS", None)
-                else:
-                    os.environ["ERRLIB_RESULTS"] = old
-            status = f"{time.perf_counter() - t0:6.1f} s"
-        else:
-            status = "up to date"
-        values = _flat_values(json.loads(res_file.read_text())["values"])
-        rows.append(dict(point, **values))
-        print(f"{nb.stem} {tag:<30} {status}", flush=True)
-    columns = names + sorted({k for r in rows for k in r} - set(names))
-    csv_path = out / "sweep.csv"
-    with open(csv_path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=columns)
-        w.writeheader()
-        w.writerows(rows)
-    if plot:
-        _plot_sweep(rows, names[0], out / "sweep.png")
-    print(f"{len(rows)} grid points -> {csv_path}")
-    return csv_path
-
-
-def _plot_sweep(rows: List[Dict[str, Any]], x: str, path: Path) -> None:
-    from .plotting import plt, sweep_curves
-
-    keys = [k for k in rows[0] if k != x and all(isinstance(r.get(k), float) and 0 <= r[k] <= 1 for r in rows)]
-    fig = sweep_curves(rows, x, keys)
-    fig.savefig(path)
-    plt.close(fig)
+def _record(nb: Path, future: cf.Future, doc: Dict[str, Any], out: Path) -> None:
+    try:
+        result = future.result()
+    except Exception as exc:  # the worker process itself died
+        result = {"status": "failed", "seconds": 0.0, "ename": type(exc).__name__, "evalue": str(exc)}
+    entry = doc["notebooks"][nb.stem]
+    if result["status"] != "ok":
+        entry.update(status="failed", seconds=result["seconds"],
+                     error=f"{result['ename']}: {result['evalue']}"[-2000:], cell=result.get("cell"))
+        print(failure_text(nb.name, result, out / nb.name), flush=True)
+        return
+    results = result.get("results", {})
+    entry.update(status="ok", seconds=result["seconds"], executed=str(out / nb.name),
+                 peak_memory_mb=results.get("peak_memory_mb"), values=results.get("values", {}),
+                 kinds=results.get("kinds", {}), settings=results.get("settings", {}))
+    print(f"{nb.name:<40} done {result['seconds']:6.1f} s", flush=True)
 
 
 def _write(out: Path, doc: Dict[str, Any]) -> None:
@@ -216,44 +234,22 @@ def _write(out: Path, doc: Dict[str, Any]) -> None:
     site.write_index(out, doc)
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{100 * v:.1f}%" if 0 <= v <= 1 else f"{v:.3g}"
-    return "—" if v is None else str(v)
-
-
-def render_report(doc: Dict[str, Any]) -> str:
-    """A Markdown table: one row per headline number, with its reference and notebook."""
-    lines = [f"# errlib course report — profile `{doc['profile']}`", "",
-             "| notebook | quantity | ours | reference | reference source |",
-             "|---|---|---|---|---|"]
-    for nb, entry in doc["notebooks"].items():
-        for name, val in entry.get("values", {}).items():
-            if isinstance(val, dict):
-                lines.append(f"| {nb} | {name} | {_fmt(val.get('value'))} | {_fmt(val.get('reference'))} | {val.get('source', '')} |")
-            else:
-                lines.append(f"| {nb} | {name} | {_fmt(val)} | | |")
-    lines += ["", "| notebook | status | seconds | peak memory (MiB) |", "|---|---|---|---|"]
-    for nb, entry in doc["notebooks"].items():
-        lines.append(f"| {nb} | {entry.get('status')} | {entry.get('seconds', '—')} | {entry.get('peak_memory_mb', '—')} |")
-    lines += ["", f"Total notebook time: {doc.get('seconds_all_notebooks')} s.", ""]
-    return "\n".join(lines)
-
-
 def main(argv: Optional[Sequence[str]] = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m errlib.course", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    r = sub.add_parser("run", help="execute the notebooks in order")
+    r = sub.add_parser("run", help="execute the notebooks, by their dependencies")
     r.add_argument("--profile", default=os.environ.get("ERRLIB_PROFILE", "default"),
                    choices=["smoke", "default", "full"])
     r.add_argument("--only", nargs="*", help="notebook numbers or names, e.g. 01 04")
     r.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                   help="papermill parameter for every notebook, e.g. -p eps 3.0")
+                   help="papermill parameter for the notebooks that declare it, e.g. -p eps 3.0")
     r.add_argument("--out", type=Path, help="output folder (default data/runs/course/<profile>)")
     r.add_argument("--force", action="store_true", help="re-execute notebooks even if up to date")
     r.add_argument("--no-html", action="store_true", help="skip the HTML copies")
     r.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
+    r.add_argument("--jobs", type=int, default=None,
+                   help=f"notebooks at once, by their dependencies (default {default_jobs()} here)")
     sw = sub.add_parser("sweep", help="rerun one notebook over a grid of parameters")
     sw.add_argument("notebook", help="notebook number or name, e.g. 04")
     sw.add_argument("--profile", default=os.environ.get("ERRLIB_PROFILE", "default"),
@@ -264,17 +260,27 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                     help="fixed papermill parameter for every grid point")
     sw.add_argument("--out", type=Path, help="output folder (default data/runs/sweeps/<notebook>/<profile>)")
     sw.add_argument("--force", action="store_true", help="rerun grid points that already have results")
+    sw.add_argument("--jobs", type=int, default=1, help="grid points at once, in local processes (default 1)")
+    sw.add_argument("--scheduler", help="run the points on this Dask cluster, e.g. tcp://host:8786 "
+                    "(pip install -r requirements-sweep.txt)")
     args = ap.parse_args(argv)
     params = {k: _parse_value(v) for k, v in args.param}
-    if args.cmd == "run":
-        run_course(args.profile, args.only, params, args.out, args.force, not args.no_html, args.timeout)
-    elif args.cmd == "sweep":
-        grid = {}
-        for name, *values in args.grid:
-            if not values:
-                ap.error(f"--grid {name} needs at least one value")
-            grid[name] = [_parse_value(v) for v in values]
-        sweep(args.notebook, grid, args.profile, params, args.out, args.force)
+    try:
+        if args.cmd == "run":
+            run_course(args.profile, args.only, params, args.out, args.force, not args.no_html, args.timeout,
+                       args.jobs)
+        else:
+            grid = {}
+            for name, *values in args.grid:
+                if not values:
+                    ap.error(f"--grid {name} needs at least one value")
+                grid[name] = [_parse_value(v) for v in values]
+            sweep(args.notebook, grid, args.profile, params, args.out, args.force, jobs=args.jobs,
+                  scheduler=args.scheduler)
+    except ValueError as exc:  # bad parameters: nothing has run
+        ap.exit(2, f"error: {exc}\n")
+    except SweepFailed as exc:
+        ap.exit(1, f"error: {exc}\n")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,15 @@ which writes ``<results dir>/04_measure.json`` holding the values, the
 settings that produced them, the kernel's peak memory and a timestamp. The
 results dir is ``$ERRLIB_RESULTS`` (set by the course runner) or
 ``<runs root>/results/<profile>``.
+
+Every value carries a kind, one of :data:`KINDS`: a ``fraction`` (in [0, 1],
+shown as a percentage), a ``count``, a ``norm`` (pixel units), ``seconds``, or
+a plain ``number``. A notebook states it (``{"value": 0.48, "kind": "norm"}``
+or ``kinds={"mean_perturbation_norm": "norm"}``); otherwise :func:`infer_kind`
+guesses from the name's suffix. The results file records the kind of every
+value in ``"kinds"`` (and inside each dict-valued entry), and
+:func:`format_value` and :func:`render_report` format by kind, never by
+range: a norm of 0.48 prints 0.48, not 48%.
 """
 from __future__ import annotations
 
@@ -33,12 +42,68 @@ def results_dir(profile: str) -> Path:
     return Path(env) if env else runs_root() / "results" / profile
 
 
-def save_results(notebook: str, cfg, values: Dict[str, Any], *, settings: Optional[Dict[str, Any]] = None) -> Path:
-    """Write this notebook's headline numbers (and the config that produced them) as JSON."""
+KINDS = ("fraction", "count", "norm", "seconds", "number")
+
+
+def infer_kind(name: str, value: Any = None) -> str:
+    """The fallback kind of a value from its name: ``*_acc``, ``*_rate``, ``*share``, ``*_success``,
+    ``*accuracy``, ``chance`` -> fraction; ``n_*``, ``*_n_*``, ``*_rows`` -> count; ``*seconds`` ->
+    seconds; ``*norm*`` -> norm; any other int -> count; anything else -> number."""
+    n = name.lower()
+    if "norm" in n and not n.endswith(("_acc", "_rate", "share")):
+        return "norm"
+    if n.endswith(("_acc", "_rate", "share", "_success", "accuracy")) or n == "chance":
+        return "fraction"
+    if n.startswith("n_") or "_n_" in n or n.endswith("_rows"):
+        return "count"
+    if n.endswith("seconds"):
+        return "seconds"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return "count"
+    return "number"
+
+
+def kind_of(name: str, value: Any, kinds: Optional[Dict[str, str]] = None) -> str:
+    """The kind stated in ``value`` (a dict) or ``kinds``, else :func:`infer_kind`; checked."""
+    stated = value.get("kind") if isinstance(value, dict) else None
+    kind = stated or (kinds or {}).get(name)
+    if kind is None:
+        kind = infer_kind(name, value.get("value") if isinstance(value, dict) else value)
+    if kind not in KINDS:
+        raise ValueError(f"value {name!r} has unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
+    return kind
+
+
+def format_value(v: Any, kind: str) -> str:
+    """``v`` as a report prints it: a fraction as a percentage, a count with thousands separators,
+    seconds with a unit, a norm or number with 3-4 significant digits."""
+    if v is None:
+        return "—"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if not isinstance(v, (int, float)):
+        return str(v)
+    if kind == "fraction":
+        return f"{100 * v:.1f}%"
+    if kind == "count":
+        return f"{v:,}" if float(v).is_integer() else f"{v:,.1f}"
+    if kind == "seconds":
+        return f"{v:.1f} s"
+    return f"{v:.3g}" if kind == "norm" else f"{v:.4g}"
+
+
+def save_results(notebook: str, cfg, values: Dict[str, Any], *, settings: Optional[Dict[str, Any]] = None,
+                 kinds: Optional[Dict[str, str]] = None) -> Path:
+    """Write this notebook's headline numbers (and the config that produced them) as JSON.
+
+    ``kinds`` names the kind of values that do not state one (see the module docstring).
+    """
     out = results_dir(cfg.profile)
     out.mkdir(parents=True, exist_ok=True)
+    all_kinds = {k: kind_of(k, v, kinds) for k, v in values.items()}
+    values = {k: dict(v, kind=all_kinds[k]) if isinstance(v, dict) else v for k, v in values.items()}
     doc = {"notebook": notebook, "profile": cfg.profile, "settings": settings or cfg.to_dict(),
-           "values": values, "peak_memory_mb": round(peak_memory_mb(), 1),
+           "values": values, "kinds": all_kinds, "peak_memory_mb": round(peak_memory_mb(), 1),
            "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     path = out / f"{notebook}.json"
     tmp = path.with_suffix(".json.tmp")
@@ -48,5 +113,24 @@ def save_results(notebook: str, cfg, values: Dict[str, Any], *, settings: Option
     return path
 
 
-def fmt_pct(x: Optional[float]) -> str:
-    return "—" if x is None else f"{100 * x:.1f}%"
+def render_report(doc: Dict[str, Any]) -> str:
+    """The course's ``report.md``: one row per headline number (formatted by its kind) with its
+    reference and notebook, then each notebook's status, seconds and peak memory."""
+    lines = [f"# errlib course report — profile `{doc['profile']}`", "",
+             "| notebook | quantity | ours | reference | reference source |",
+             "|---|---|---|---|---|"]
+    for nb, entry in doc["notebooks"].items():
+        for name, val in entry.get("values", {}).items():
+            kind = kind_of(name, val, entry.get("kinds"))
+            if isinstance(val, dict):
+                lines.append(f"| {nb} | {name} | {format_value(val.get('value'), kind)} | "
+                             f"{format_value(val.get('reference'), kind)} | {val.get('source', '')} |")
+            else:
+                lines.append(f"| {nb} | {name} | {format_value(val, kind)} | | |")
+    lines += ["", "| notebook | status | seconds | peak memory (MiB) |", "|---|---|---|---|"]
+    for nb, entry in doc["notebooks"].items():
+        lines.append(f"| {nb} | {entry.get('status')} | {entry.get('seconds', '—')} | "
+                     f"{entry.get('peak_memory_mb', '—')} |")
+    lines += ["", f"Course wall clock: {format_value(doc.get('course_seconds'), 'seconds')}; CPU busy "
+              f"{format_value(doc.get('cpu_utilisation'), 'fraction')} of {doc.get('cores', '—')} cores.", ""]
+    return "\n".join(lines)

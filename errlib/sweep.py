@@ -1,0 +1,209 @@
+"""Rerun one notebook over a grid of parameters: ``python -m errlib.course sweep``.
+
+    python -m errlib.course sweep 04 --grid eps 1 2 3 4 5 -p n_attack 5000
+    python -m errlib.course sweep 04 --grid eps 1 2 3 --grid seed 0 1 --jobs 2
+    python -m errlib.course sweep 04 --grid eps 1 2 3 --scheduler tcp://host:8786
+
+Each grid point (the fixed ``-p`` parameters, the point's grid values and the
+profile) is one papermill run of the notebook, kept in its own folder
+``<out>/<tag>__<id>/`` (``tag``: the readable grid values; ``id``: a hash of
+*every* parameter of the run, so a rerun with another seed or dataset never
+reuses an earlier run's numbers). A point whose folder holds results from the
+same parameters, notebook and errlib code is not rerun unless ``force``.
+``sweep.csv`` (one row per grid point: its grid values and the values the
+notebook recorded), ``sweep.png`` (the fractions against the first grid
+parameter) and ``sweep.json`` (each point's full settings, status, seconds and
+error) land in ``<out>``, by default ``data/runs/sweeps/<notebook>/<profile>/``.
+
+Points run through a ``concurrent.futures`` executor: in this process
+(``jobs=1``), in ``jobs`` local processes, or on a running Dask cluster
+(``scheduler``, ``distributed.Client(address).get_executor()``; install
+``requirements-sweep.txt``; the workers must see the same runs folder). Cached
+stages shared by points are built once: the cache holds a per-stage lock. A
+failed point is reported with its error while the others finish, and the sweep
+then raises :class:`SweepFailed`.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import csv
+import hashlib
+import itertools
+import json
+import multiprocessing
+import os
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Sequence
+
+from .cache import _canonical, runs_root
+from .report import kind_of
+from .runner import check_parameters, errlib_fingerprint, failure_text, list_notebooks, run_job
+
+
+class SweepFailed(RuntimeError):
+    """Some grid points failed; the others' rows are in the CSV."""
+
+
+class InlineExecutor(cf.Executor):
+    """Runs each submitted call at once, in this process (``jobs=1``): the executor interface
+    without processes, so a sweep inside a notebook behaves as before. Ctrl-C stops it at once."""
+
+    def submit(self, fn, *args, **kwargs):
+        future = cf.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as exc:  # handed to the caller through the future, as a pool would
+            future.set_exception(exc)
+        return future
+
+
+@contextlib.contextmanager
+def make_executor(jobs: int = 1, scheduler: Optional[str] = None) -> Iterator[cf.Executor]:
+    """In-process (``jobs=1``), ``jobs`` spawned local processes, or a Dask cluster's executor."""
+    if scheduler:
+        try:
+            from distributed import Client
+        except ImportError as exc:
+            raise SystemExit("--scheduler needs Dask: pip install -r requirements-sweep.txt") from exc
+        with Client(scheduler) as client:
+            yield client.get_executor(pure=False)
+    elif jobs > 1:
+        with cf.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as ex:
+            yield ex
+    elif jobs == 1:
+        yield InlineExecutor()
+    else:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
+
+
+def point_id(parameters: Dict[str, Any]) -> str:
+    """10 hex digits over every parameter of a run (sorted; eps=3 and eps=3.0 are one point)."""
+    blob = json.dumps(_canonical(parameters), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+
+def kernel_env(results: Path, profile: str, threads: Optional[int] = None) -> Dict[str, str]:
+    """The variables a notebook's kernel gets on top of the caller's environment."""
+    env = {"ERRLIB_RESULTS": str(results), "ERRLIB_PROFILE": profile,
+           # idle OpenMP threads sleep instead of spinning, which kept torch 5-15x faster on a
+           # 2-core machine shared with another job (measured by the Wallace chapter)
+           "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+    if threads and not os.environ.get("ERRLIB_THREADS"):
+        env["ERRLIB_THREADS"] = str(threads)
+    return env
+
+
+def _points(nb: Path, grid: Dict[str, Sequence[Any]], profile: str, parameters: Dict[str, Any],
+            out: Path) -> List[Dict[str, Any]]:
+    names = list(grid)
+    if not names or any(len(grid[n]) == 0 for n in names):
+        raise ValueError(f"sweep needs at least one value per grid parameter, got {grid}")
+    if set(names) & set(parameters):
+        raise ValueError(f"{sorted(set(names) & set(parameters))} both swept and fixed")
+    points = []
+    for combo in itertools.product(*(grid[n] for n in names)):
+        params = dict(parameters, **dict(zip(names, combo)), profile=profile)
+        check_parameters(params, [nb])  # every point, before anything runs
+        tag = "__".join(f"{k}={v}" for k, v in zip(names, combo))
+        points.append({"grid": dict(zip(names, combo)), "params": params,
+                       "dir": out / f"{tag}__{point_id(params)}"})
+    return points
+
+
+def _up_to_date(point: Dict[str, Any], fingerprint: str) -> Optional[Dict[str, Any]]:
+    try:
+        record = json.loads((point["dir"] / "point.json").read_text())
+    except (OSError, ValueError):
+        return None
+    ok = record.get("status") == "ok" and record.get("fingerprint") == fingerprint
+    return record if ok and record.get("results") else None
+
+
+def sweep(notebook: str, grid: Dict[str, Sequence[Any]], profile: str = "default",
+          parameters: Optional[Dict[str, Any]] = None, out: Optional[Path] = None,
+          force: bool = False, plot: bool = True, jobs: int = 1,
+          scheduler: Optional[str] = None) -> Path:
+    """Run ``notebook`` once per point of ``grid`` (cartesian product); return the CSV path."""
+    nb = list_notebooks([notebook])[0]
+    points = _points(nb, grid, profile, dict(parameters or {}), Path(out) if out else
+                     runs_root() / "sweeps" / nb.stem / profile)
+    out = points[0]["dir"].parent
+    out.mkdir(parents=True, exist_ok=True)
+    fingerprint = f"{errlib_fingerprint()}:{hashlib.sha256(nb.read_bytes()).hexdigest()[:16]}"
+    threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+    records, failed = {}, []
+    with make_executor(jobs, scheduler) as ex:
+        futures = {}
+        for i, p in enumerate(points):
+            record = None if force else _up_to_date(p, fingerprint)
+            if record is not None:
+                records[i] = record
+                print(f"{nb.stem} {p['dir'].name:<40} up to date", flush=True)
+            else:
+                env = kernel_env(p["dir"] / "results", profile, threads)
+                futures[ex.submit(run_job, nb, p["dir"] / nb.name, p["params"], env)] = i
+        for f in cf.as_completed(futures):
+            i, p = futures[f], points[futures[f]]
+            try:
+                result = f.result()
+            except Exception as exc:  # the worker itself died or could not run the job
+                result = {"status": "failed", "seconds": 0.0, "ename": type(exc).__name__, "evalue": str(exc)}
+            records[i] = dict(result, params=p["params"], fingerprint=fingerprint)
+            (p["dir"] / "point.json").write_text(json.dumps(records[i], indent=2, default=str))
+            if result["status"] == "ok":
+                print(f"{nb.stem} {p['dir'].name:<40} {result['seconds']:6.1f} s", flush=True)
+            else:
+                failed.append(p["dir"].name)
+                print(failure_text(f"{nb.stem} {p['dir'].name}", result, p["dir"] / nb.name), flush=True)
+    return _collect(nb, points, records, failed, out, plot)
+
+
+def _collect(nb: Path, points, records, failed, out: Path, plot: bool) -> Path:
+    rows, kinds, summary = [], {}, []
+    for i, p in enumerate(points):
+        rec = records[i]
+        results = rec.get("results") or {}
+        summary.append({"point": p["dir"].name, "grid": p["grid"], "parameters": p["params"],
+                        "settings": results.get("settings"), "status": rec["status"],
+                        "seconds": rec.get("seconds"), "error": None if rec["status"] == "ok" else
+                        f"{rec.get('ename')}: {rec.get('evalue')}"})
+        if rec["status"] == "ok":
+            values = results.get("values", {})
+            kinds.update({k: kind_of(k, v, results.get("kinds")) for k, v in values.items()})
+            rows.append(dict(p["grid"], **_flat_values(values)))
+    (out / "sweep.json").write_text(json.dumps({"notebook": nb.stem, "points": summary}, indent=2, default=str))
+    names = list(points[0]["grid"])
+    csv_path = out / "sweep.csv"
+    with open(csv_path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=names + sorted({k for r in rows for k in r} - set(names)))
+        w.writeheader()
+        w.writerows(rows)
+    if plot and rows:
+        _plot_sweep(rows, names[0], kinds, out / "sweep.png")
+    print(f"{len(rows)} of {len(points)} grid points -> {csv_path}", flush=True)
+    if failed:
+        raise SweepFailed(f"{len(failed)} grid point(s) failed: {', '.join(failed)} (see {out / 'sweep.json'})")
+    return csv_path
+
+
+def _flat_values(values: Dict[str, Any]) -> Dict[str, Any]:
+    """``{"a": {"value": 0.9, "reference": ...}, "b": 0.3}`` -> ``{"a": 0.9, "b": 0.3}`` (scalars only)."""
+    out = {}
+    for k, v in values.items():
+        if isinstance(v, dict):
+            v = v.get("value")
+        if isinstance(v, (int, float, str, bool)) or v is None:
+            out[k] = v
+    return out
+
+
+def _plot_sweep(rows: List[Dict[str, Any]], x: str, kinds: Dict[str, str], path: Path) -> None:
+    """The fractions (by kind, not by range) against grid parameter ``x``."""
+    from .plotting import plt, sweep_curves
+
+    keys = [k for k, kind in kinds.items() if kind == "fraction" and k != x
+            and all(isinstance(r.get(k), (int, float)) and not isinstance(r.get(k), bool) for r in rows)]
+    fig = sweep_curves(rows, x, keys)
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,131 @@
+"""errlib.course: notebooks by their dependencies, loud failures, parameter checks before any compute,
+the caller's environment untouched, and report values formatted by kind."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from errlib import config, report
+from errlib.course import DEPENDS, run_course
+from fake_notebooks import write_fake
+
+pytestmark = pytest.mark.usefixtures("isolated_env")
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _cli(*args, **env):
+    full = dict(os.environ, PYTHONPATH=str(REPO), **env)
+    return subprocess.run([sys.executable, "-m", "errlib.course", *args], env=full, cwd=REPO,
+                          capture_output=True, text=True, timeout=600)
+
+
+# ---- parameter checks ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("param, message", [(("epss", "3"), "did you mean 'eps'"),
+                                            (("eps", "big"), "'eps' must be float")])
+def test_a_bad_parameter_stops_the_run_before_any_notebook(tmp_path, param, message):
+    r = _cli("run", "--profile", "smoke", "--only", "01", "-p", *param, "--out", str(tmp_path / "out"))
+    assert r.returncode != 0
+    assert message in r.stderr and "valid names" in r.stderr or "must be float" in r.stderr
+    assert not (tmp_path / "out").exists(), "no notebook may run"
+
+
+def test_from_notebook_refuses_an_injected_unknown_or_mistyped_parameter():
+    ns = {k: None for k in config.PARAMETERS}
+    ns.update(profile="smoke", os=os, In=["ipython history"], RULE_NAMES={"a": 1})
+    assert config.from_notebook(ns).profile == "smoke"  # modules, In and dicts are not parameters
+    with pytest.raises(ValueError, match="'epss' .did you mean 'eps'.*valid names: profile"):
+        config.from_notebook(dict(ns, epss=3))
+    with pytest.raises(ValueError, match="'seed' must be int"):
+        config.from_notebook(dict(ns, seed="one"))
+    cfg = config.from_notebook(dict(ns, toy_seeds=4, toy_steps=None), extra=["toy_seeds", "toy_steps"])
+    assert cfg.toy_seeds == 4
+
+
+# ---- running, failing, the environment ---------------------------------------------------------
+
+def test_notebooks_run_by_dependencies_with_the_environment_untouched(tmp_path, monkeypatch):
+    monkeypatch.delenv("ERRLIB_THREADS", raising=False)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    nbs = [write_fake(tmp_path / "nb" / name, sleep=1.0) for name in ("01_a.ipynb", "02_b.ipynb", "06_c.ipynb")]
+    before = dict(os.environ)
+    doc = run_course("smoke", [str(p) for p in nbs], {"seed": 3}, out=tmp_path / "out", html=False, jobs=2)
+    assert dict(os.environ) == before, "run_course must leave the caller's environment as it was"
+    runs = {k: json.loads((tmp_path / "out" / "results" / f"{k}.json").read_text()) for k in ("01_a", "02_b", "06_c")}
+    value = lambda k, n: runs[k]["values"][n]  # noqa: E731
+    assert value("02_b", "start") >= value("01_a", "end"), "02 waits for 01 (DEPENDS)"
+    for k, r in runs.items():
+        assert r["settings"]["seed"] == 3 and r["settings"]["env"]["ERRLIB_PROFILE"] == "smoke"
+        assert r["settings"]["env"]["OMP_WAIT_POLICY"] == "PASSIVE"
+    threads = max(1, (os.cpu_count() or 1) // 2)
+    assert runs["01_a"]["settings"]["env"]["ERRLIB_THREADS"] == str(threads), "two at once share the cores"
+    assert doc["course_seconds"] > 0 and 0 < doc["cpu_utilisation"] <= 1.05
+    assert all(doc["notebooks"][k]["status"] == "ok" and doc["notebooks"][k]["seconds"] > 0 for k in runs)
+    assert doc["notebooks"]["01_a"]["kinds"]["mean_norm"] == "norm"
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert saved["course_seconds"] == doc["course_seconds"]
+
+
+def test_a_failed_notebook_is_loud_skips_its_dependents_and_exits_non_zero(tmp_path, capsys):
+    nbs = [write_fake(tmp_path / "nb" / name) for name in ("01_a.ipynb", "02_b.ipynb", "06_c.ipynb")]
+    with pytest.raises(SystemExit) as exit_:
+        run_course("smoke", [str(p) for p in nbs], {"eps": -2.0}, out=tmp_path / "out", html=False, jobs=1)
+    assert exit_.value.code == 1
+    printed = capsys.readouterr().out
+    assert "01_a.ipynb FAILED" in printed and "ValueError: eps must be >= 0, got -2.0" in printed
+    assert "at: raise ValueError" in printed and "02_b.ipynb" in printed and "skipped" in printed
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [doc["notebooks"][k]["status"] for k in ("01_a", "02_b", "06_c")] == ["failed", "skipped", "failed"]
+
+
+def test_without_data_the_course_prints_the_data_not_found_error(tmp_path):
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    r = _cli("run", "--profile", "smoke", "--only", "01", "--no-html", "--out", str(tmp_path / "out"),
+             ERRLIB_DATA=str(empty), ERRLIB_DOWNLOAD="0", ERRLIB_RUNS=str(tmp_path / "runs"))
+    assert r.returncode == 1
+    assert "DataNotFoundError" in r.stdout and "was not found under" in r.stdout and "ERRLIB_DATA" in r.stdout
+    assert "Kernel is running over TCP" not in r.stdout + r.stderr, "the transport warning is silenced"
+
+
+def test_the_dependency_graph_names_real_notebooks_in_order():
+    names = {p.name[:2] for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")}
+    for nb, deps in DEPENDS.items():
+        assert all(d < nb and d in names for d in deps), nb
+
+
+# ---- values carry a kind --------------------------------------------------------------------
+
+def test_kinds_inferred_from_names_and_stated_kinds_win():
+    assert report.infer_kind("D_rand_clean_test_acc") == "fraction"
+    assert report.infer_kind("weak_teacher_wrong_share") == "fraction"
+    assert report.infer_kind("n_rows") == report.infer_kind("weak_teacher_n_wrong") == "count"
+    assert report.infer_kind("mean_perturbation_norm") == "norm"
+    assert report.infer_kind("course_seconds") == "seconds"
+    assert report.infer_kind("images_per_error_set", 1000) == "count"
+    assert report.infer_kind("something_else", 0.5) == "number"
+    assert report.kind_of("x_acc", {"value": 2.0, "kind": "norm"}) == "norm"
+    with pytest.raises(ValueError, match="unknown kind"):
+        report.kind_of("x", 1.0, {"x": "percent"})
+
+
+def test_report_formats_by_kind_never_by_range(tmp_path, monkeypatch):
+    monkeypatch.setenv("ERRLIB_RESULTS", str(tmp_path))
+    cfg = types.SimpleNamespace(profile="smoke", to_dict=lambda: {})
+    path = report.save_results("02_x", cfg, {"mean_perturbation_norm": 0.48, "student_acc": {"value": 0.481,
+                               "reference": 0.633}, "images": 1000, "y_plus_1": 0.2},
+                               kinds={"y_plus_1": "fraction"})
+    saved = json.loads(path.read_text())
+    assert saved["kinds"] == {"mean_perturbation_norm": "norm", "student_acc": "fraction", "images": "count",
+                              "y_plus_1": "fraction"}
+    assert saved["values"]["student_acc"]["kind"] == "fraction"
+    md = report.render_report({"profile": "smoke", "notebooks": {"02_x": dict(saved, status="ok")}})
+    assert "| mean_perturbation_norm | 0.48 |" in md and "48%" not in md and "48.0%" not in md
+    assert "| student_acc | 48.1% | 63.3% |" in md and "| images | 1,000 |" in md and "| y_plus_1 | 20.0% |" in md
+    assert report.format_value(12.34, "seconds") == "12.3 s"

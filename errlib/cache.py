@@ -67,11 +67,15 @@ STALE_SECONDS = 24 * 3600  # a temporary folder this old is debris whoever made 
 
 # The errlib modules whose code makes each stage's payload (see the module docstring).
 _TRAINED = ("data", "models", "train", "parallel", "seeds", "pipeline")
+_WALLACE = _TRAINED + ("wallace",)
 STAGE_CODE: Dict[str, Tuple[str, ...]] = {
-    "source": _TRAINED, "student": _TRAINED, "teacher": _TRAINED, "teacher_curve": _TRAINED,
-    "wrong_student": _TRAINED, "cross_student": _TRAINED,
-    "labels": _TRAINED + ("errsets",),
+    "source": _TRAINED, "student": _TRAINED,
+    "teacher": _WALLACE, "teacher_curve": _WALLACE, "wrong_student": _WALLACE, "cross_student": _WALLACE,
+    "labels": _WALLACE + ("errsets",),
     "errset": _TRAINED + ("attacks", "errsets", "controls"),
+    "judge": _TRAINED + ("attacks", "controls", "leakage"),
+    "reading": _TRAINED + ("leakage",),
+    "subset": ("seeds", "errsets", "leakage"),
 }
 
 

@@ -81,6 +81,10 @@ def format_value(v: Any, kind: str) -> str:
         return "—"
     if isinstance(v, bool):
         return "yes" if v else "no"
+    if isinstance(v, (list, tuple)):  # e.g. per-seed values; rows of a table stay in results.json
+        if any(isinstance(x, dict) for x in v):
+            return f"{len(v)} rows (in results.json)"
+        return ", ".join(format_value(x, kind) for x in v)
     if not isinstance(v, (int, float)):
         return str(v)
     if kind == "fraction":

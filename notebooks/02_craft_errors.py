@@ -315,10 +315,16 @@ report.save_results("02_craft_errors", cfg, {
     "D_rand_label_is_true_class": D_rand.label_agrees_with_truth,
     "mean_perturbation_norm": D_rand.delta_norm.mean().item(),
     "eps_over_image_norm": ratio, "paper_eps_over_image_norm": paper_ratio,
-    "judge_clean_acc": jm["test_acc"], "judge_robust_acc": jm["robust_acc"],
+    "judge_clean_acc": jm["test_acc"], "judge_robust_eps": float(cfg.judge_eval_eps[0]),
+    "judge_robust_acc": jm["robust_acc"][f"{cfg.judge_eval_eps[0]:g}"],
+    "judge_robust_acc_own_radius": jm["robust_acc"].get(f"{cfg.judge_eps:g}"),
     **{f"{name}_judge_{k}": r[k] for name, r in readings.items()
        for k in ("reads_target", "reads_original", "reads_other", "clean_reads_target")},
-    "images_per_error_set": len(D_rand)})
+    "images_per_error_set": len(D_rand)},
+    kinds={"eps_over_image_norm": "fraction", "paper_eps_over_image_norm": "fraction", "judge_robust_eps": "norm",
+           "judge_robust_acc_own_radius": "fraction", "D_rand_label_is_true_class": "fraction",
+           **{f"{name}_judge_{k}": "fraction" for name in readings
+              for k in ("reads_target", "reads_original", "reads_other", "clean_reads_target")}})
 
 # %% [markdown]
 # ## What it means

@@ -275,15 +275,20 @@ for name in ("D_rand", "D_det"):  # the issue's headline keys: the mean over see
     for k in ("judge_reads_target", "judge_reads_original", "filtered_student_clean_test_acc",
               "random_subset_student_clean_test_acc", "filtered_rows"):
         values[f"{name}_{k}"] = values[f"{name}_{k}_mean"]
-values["seeds"] = rows
+values["seeds"] = seeds
+values["per_seed"] = rows
 values.update({f"{name}_attack_success": es.success_rate for name, (es, _) in errsets.items()})
-report.save_results("04_measure", cfg, values)
+kinds = {k: ("count" if "_rows" in k else "fraction") for k in values if k.endswith(("_mean", "_sd", "_rows"))}
+kinds.update({k: "fraction" for k in values if "judge_reads" in k or "y_plus_1" in k or "_acc" in k})
+kinds.update(judge_robust_eps="norm", seeds="count", per_seed="number")
+report.save_results("04_measure", cfg, values, kinds=kinds)
 
 # %% [markdown]
 # ## What it means
 # - **Both students beat chance by a wide margin** on clean test images, having seen only
 #   images that are, to a human, mislabelled. The perturbations carried real, generalising
-#   information about the target classes: *non-robust features*.
+#   information about the target classes. Whether it was *non-robust* features, or robust
+#   ones the attack drew, is what the seed and leakage sections measure.
 # - **D_det is the stronger evidence, once leakage is controlled.** Every training image of a
 #   "3" was labelled "4": where the visible shape stayed a 3, the robust features pointed the
 #   wrong way throughout training and only the non-robust ones pointed right. Where the

@@ -148,7 +148,7 @@ _BASE = {
 
 # Per-dataset values for the CPU profiles (eps calibrated on a 2-core CPU; see README).
 _DATASET = {
-    "mnist": dict(eps=4.0),
+    "mnist": dict(eps=3.0),
     "fashion_mnist": dict(eps=3.0, epochs=5, judge_eps=1.5, judge_eval_eps=(1.0, 1.5)),
     "cifar10": dict(model="resnet18", student_model="resnet18", eps=0.5, steps=100, step_size=0.1,
                     judge_model="resnet18", judge_eps=0.5, judge_eval_eps=(0.25, 0.5), judge_steps=7,

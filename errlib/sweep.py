@@ -199,10 +199,14 @@ def _flat_values(values: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _plot_sweep(rows: List[Dict[str, Any]], x: str, kinds: Dict[str, str], path: Path) -> None:
-    """The fractions (by kind, not by range) against grid parameter ``x``."""
+    """The fractions (by kind, not by range) against grid parameter ``x``; spreads (``*_sd``), the
+    per-seed aggregates that repeat a plotted value (``*_mean``), the judge's own accuracies, chance
+    and judge shares other than ``reads_target`` are left to the CSV, so the figure stays readable."""
     from .plotting import plt, sweep_curves
 
-    keys = [k for k, kind in kinds.items() if kind == "fraction" and k != x
+    skip = ("_sd", "_mean", "_reads_original", "_reads_other", "clean_reads_target", "robust_acc_own_radius")
+    keys = [k for k, kind in kinds.items() if kind == "fraction" and k not in (x, "chance")
+            and not k.endswith(skip) and not k.startswith("judge_")
             and all(isinstance(r.get(k), (int, float)) and not isinstance(r.get(k), bool) for r in rows)]
     fig = sweep_curves(rows, x, keys)
     fig.savefig(path)

@@ -59,8 +59,9 @@
 # **Prerequisites.** Notebook 03 (the students; rebuilt from the cache if you skip it). A
 # binomial proportion and its standard error.
 #
-# **Time.** Running it: about 10 seconds once 01-03 have run (otherwise their time combined)
-# on a 2-core laptop CPU (default profile), seconds once cached. Studying it: about 20
+# **Time.** Running it: about 10-12 minutes once 01-03 have run (two more seeds of the whole
+# experiment, and the leakage-controlled students) on a 2-core laptop CPU (default profile),
+# seconds once cached. Studying it: about 20
 # minutes, plus 15 for the exercises.
 #
 # **Sources.** The course's own reference, [`docs/reference.md`](../docs/reference.md) (§1

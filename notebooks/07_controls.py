@@ -59,7 +59,7 @@
 # **Prerequisites.** Notebooks 01-04 (all of Part I; their cache is reused). Notebooks 05-06
 # help with the discussion but are not needed to run this one.
 #
-# **Time.** Running it: about 6-7 minutes, reusing notebooks 01-04's cache on a 2-core
+# **Time.** Running it: about 8 minutes, reusing notebooks 01-04's cache on a 2-core
 # laptop CPU (default profile), seconds once cached. Studying it: about 40 minutes, plus 20
 # for the exercises.
 #

@@ -342,3 +342,8 @@ def describe(cfg: Config, part: str = "part1") -> str:
     rows = [f"profile {cfg.profile!r} on {pick_device(cfg.device)}: expect {EXPECTED_MINUTES[cfg.profile]}",
             f"  data     : {cfg.dataset}, seed {cfg.seed}" if part != "wallace" else f"  seed         : {cfg.seed}"]
     return "\n".join(rows + [_describe_section(cfg, s) for s in PARTS[part]])
+
+
+def add_profile_argument(parser, help: str = "the profile: smoke | default | full") -> None:
+    """``--profile`` for a command line: one of :data:`PROFILES`, default ``$ERRLIB_PROFILE`` else ``default``."""
+    parser.add_argument("--profile", default=profile_from_env(), choices=list(PROFILES), help=help)

@@ -46,6 +46,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from . import site
 from .cache import runs_root
+from .config import add_profile_argument
 from .report import render_report
 from .runner import check_parameters, errlib_fingerprint, failure_text, list_notebooks, run_job
 from .sweep import SweepFailed, kernel_env, make_executor, sweep
@@ -239,8 +240,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="execute the notebooks, by their dependencies")
-    r.add_argument("--profile", default=os.environ.get("ERRLIB_PROFILE", "default"),
-                   choices=["smoke", "default", "full"])
+    add_profile_argument(r)
     r.add_argument("--only", nargs="*", help="notebook numbers or names, e.g. 01 04")
     r.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                    help="papermill parameter for the notebooks that declare it, e.g. -p eps 3.0")
@@ -252,8 +252,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                    help=f"notebooks at once, by their dependencies (default {default_jobs()} here)")
     sw = sub.add_parser("sweep", help="rerun one notebook over a grid of parameters")
     sw.add_argument("notebook", help="notebook number or name, e.g. 04")
-    sw.add_argument("--profile", default=os.environ.get("ERRLIB_PROFILE", "default"),
-                    choices=["smoke", "default", "full"])
+    add_profile_argument(sw)
     sw.add_argument("--grid", nargs="+", action="append", required=True, metavar="NAME VALUE",
                     help="a parameter and its values, e.g. --grid eps 1 2 3 (repeat for a product)")
     sw.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from .cache import runs_root
+from .config import add_profile_argument
 from .data import REPO_ROOT
 
 # The GitHub owner/name the course is published under, for the "Open in Colab" badges and
@@ -231,8 +232,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("slides", help="reveal.js slides from the notebooks")
-    s.add_argument("--profile", default=os.environ.get("ERRLIB_PROFILE", "default"),
-                   help="take executed copies from this profile's course run when present")
+    add_profile_argument(s, help="take executed copies from this profile's course run when present")
     s.add_argument("--out", type=Path, help="output folder (default <runs>/slides)")
     args = ap.parse_args(argv)
     out = args.out or runs_root() / "slides"

@@ -25,6 +25,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from .cache import runs_root
 from .config import add_profile_argument
 from .data import REPO_ROOT
+from .report import format_value, kind_of
 
 # The GitHub owner/name the course is published under, for the "Open in Colab" badges and
 # the Colab setup cell of every notebook. A placeholder until the repository is public:
@@ -52,28 +53,30 @@ def notebook_title(stem: str) -> str:
     return stem
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return html.escape(str(v))
-    return f"{100 * v:.1f}%" if isinstance(v, float) and 0 <= v <= 1 else f"{v:.3g}"
+def _fmt(name: str, v: Any, kinds: Optional[Dict[str, str]]) -> str:
+    """``v`` formatted by its kind (:func:`errlib.report.format_value`), never by its range."""
+    return html.escape(format_value(v, kind_of(name, v, kinds)))
 
 
 # Numbers a notebook publishes without a reference that still belong on the course map.
 EXTRA_HEADLINES = ("D_rand_attack_success", "D_det_attack_success", "D_det_predicts_y_plus_1",
+                   "judge_robust_acc", "D_rand_judge_reads_target", "D_det_judge_reads_target",
+                   "D_rand_student_clean_test_acc_mean", "D_det_student_clean_test_acc_mean",
+                   "D_rand_filtered_student_clean_test_acc", "D_det_filtered_student_clean_test_acc",
                    "random_wrong_label_student_clean_test_acc", "random_label_control_acc", "controls_as_expected")
 
 
-def headline_numbers(values: Dict[str, Any]) -> List[str]:
+def headline_numbers(values: Dict[str, Any], kinds: Optional[Dict[str, str]] = None) -> List[str]:
     """Short HTML lines: each number published with a reference beside it, then the extras above."""
     lines = []
     for name, v in values.items():
         if isinstance(v, dict) and "value" in v:
             ref = v.get("reference")
-            lines.append(f"{html.escape(name)}: <b>{_fmt(v['value'])}</b>"
-                         + (f" <span class=ref>(published {_fmt(ref)})</span>" if ref is not None else ""))
+            lines.append(f"{html.escape(name)}: <b>{_fmt(name, v['value'], kinds)}</b>"
+                         + (f" <span class=ref>(published {_fmt(name, ref, kinds)})</span>" if ref is not None else ""))
     for name in EXTRA_HEADLINES:
         if name in values and not isinstance(values[name], dict):
-            shown = _fmt(values[name])
+            shown = _fmt(name, values[name], kinds)
             if name == "controls_as_expected" and "controls" in values:
                 shown = f"{values[name]} of {values['controls']}"
             lines.append(f"{html.escape(name)}: <b>{shown}</b>")
@@ -97,7 +100,7 @@ def _row(out_dir: Path, stem: str, entry: Dict[str, Any]) -> str:
         title_cell = html.escape(title)
     seconds = entry.get("seconds")
     time_cell = f"{seconds:.0f} s" if isinstance(seconds, (int, float)) else "—"
-    numbers = "<br>".join(headline_numbers(entry.get("values") or {})) or "—"
+    numbers = "<br>".join(headline_numbers(entry.get("values") or {}, entry.get("kinds"))) or "—"
     status = html.escape(str(entry.get("status", "not run")))
     return (f"<tr><td>{stem[:2]}</td><td>{PARTS.get(stem[:2], '')}</td><td>{title_cell}</td>"
             f"<td class={status}>{status}</td><td>{time_cell}</td><td>{numbers}</td></tr>")
@@ -120,11 +123,11 @@ def write_index(out_dir: Path, doc: Dict[str, Any]) -> Path:
               if (out_dir / name).exists()]
     extras += [_link(out_dir, REPO_ROOT / "docs" / name, f"docs/{name}") for name in ("reference.md", "instructor.md")
                if (REPO_ROOT / "docs" / name).exists()]
-    total = doc.get("seconds_all_notebooks")
+    total = doc.get("course_seconds", doc.get("seconds_all_notebooks"))
     body = f"""<!doctype html><html><head><meta charset="utf-8">
 <title>errlib course run: profile {html.escape(str(doc.get('profile')))}</title><style>{_STYLE}</style></head><body>
 <h1>errlib: a model trained only on errors still generalises</h1>
-<p>Course run on profile <b>{html.escape(str(doc.get('profile')))}</b>{f', {total:.0f} s of notebooks in all' if isinstance(total, (int, float)) else ''}.
+<p>Course run on profile <b>{html.escape(str(doc.get('profile')))}</b>{f', {total:.0f} s wall clock' if isinstance(total, (int, float)) else ''}.
 Part I (01-04) reproduces Ilyas et al. 2019, Section 3.2; Part II (05-06) Wallace's Distill response;
 Part III (07) tries to break the effect with controls. Percentages are clean test accuracies
 unless the name says otherwise; "published" is the number in the paper (or Wallace's response)

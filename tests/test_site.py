@@ -43,7 +43,8 @@ def _fake_run(out: Path):
         "01_source_model": {"status": "ok", "seconds": 41.0, "executed": str(out / "01_source_model.ipynb"),
                             "values": {"source_clean_test_acc": {"value": 0.99, "reference": 0.953}}},
         "02_craft_errors": {"status": "failed", "error": "boom"},
-        "04_measure": {"status": "ok", "seconds": 8.0, "executed": str(out / "04_measure.ipynb"), "values": values}}}
+        "04_measure": {"status": "ok", "seconds": 8.0, "executed": str(out / "04_measure.ipynb"), "values": values,
+                       "kinds": {"D_det_predicts_y_plus_1": "fraction"}}}}
 
 
 def test_index_links_all_resolve_and_show_the_run(tmp_path):
@@ -60,7 +61,7 @@ def test_index_links_all_resolve_and_show_the_run(tmp_path):
     assert "report.md" in links.hrefs
     text = index.read_text()
     assert "89.6%" in text and "63.3%" in text  # a headline number with the paper's beside it
-    assert "28.8%" in text  # and a listed extra without a reference
+    assert "28.8%" in text  # and a listed extra without a reference, formatted by its stated kind
     assert "41 s" in text and "failed" in text and "not run" in text
     for stem in ("01", "02", "03", "04", "05", "06", "07"):
         assert f"<td>{stem}</td>" in text, f"notebook {stem} missing from the course map"

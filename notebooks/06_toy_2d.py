@@ -31,8 +31,7 @@
 # of 32 (chance), or worse, since every training label contradicts the original point
 # nearby. Wallace's student got **23 of 32** (71.9%): the flipped points sit just across the
 # teacher's boundary, so they trace that boundary, and a student that fits them recovers
-# much of it. An earlier CPU check (`reference.md`, §7) found 21.6 of 32 on average (sd 3.4)
-# over 19 seeds. Wallace drew one problem; we draw many and report the spread.
+# much of it. Wallace drew one problem; we draw many and report the mean and the spread.
 #
 # | | |
 # |---|---|

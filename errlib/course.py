@@ -25,7 +25,7 @@ peak memory, ``course_seconds`` (the run's wall clock) and
 ``cpu_utilisation`` (CPU time of this process and its children over wall clock
 times cores); ``report.md`` renders it. A notebook whose source, parameters
 and errlib code are unchanged since its last successful run is not executed
-again (``--force`` reruns). Parameters are checked against the notebooks'
+again; ``--force`` executes it anyway. Parameters are checked against the notebooks'
 ``parameters`` cells before anything runs; the caller's environment is never
 changed (kernels get theirs at start).
 """

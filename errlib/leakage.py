@@ -172,6 +172,10 @@ def random_subset_mask(cfg: Config, es: ErrorSet, n: int, rule: str) -> torch.Te
 SUBSETS = ("filtered", "random")
 
 
+class EmptySubsetError(ValueError):
+    """A leakage-controlled subset with no row to train on."""
+
+
 def get_subset(cfg: Config, rule: str, kind: str, *, errset=None, judge=None) -> Stage:
     """The rows of a leakage-controlled student: ``kind="filtered"`` (judge reads ``y``) or
     ``"random"`` (as many rows, drawn at random); cached as a mask."""
@@ -197,12 +201,13 @@ def get_filtered_student(cfg: Config, rule: str, kind: str = "filtered", *, errs
                          judge=None) -> Stage:
     """A fresh student trained only on :func:`get_subset` ``(cfg, rule, kind)``, scored on clean test data.
 
-    Same recipe and metrics as :func:`errlib.pipeline.get_student`. An empty
-    subset raises ``ValueError`` (the judge read every row as its target).
+    Same recipe and metrics as :func:`errlib.pipeline.get_student` (``n_train``:
+    the rows kept). An empty subset raises :class:`EmptySubsetError` (the judge
+    read no row as its original class).
     """
     sub = get_subset(cfg, rule, kind, errset=errset, judge=judge)
-    if len(sub[0]) == 0:
-        raise ValueError(f"no row of {rule!r} is read as its original class by the judge; nothing to train on")
+    if len(sub.value) == 0:
+        raise EmptySubsetError(f"no row of {rule!r} is read as its original class by the judge; nothing to train on")
     return get_student(cfg, rule, errset=sub)
 
 
@@ -233,13 +238,14 @@ def headline_row(cfg: Config, judge: Optional[Tuple[nn.Module, StageResult]] = N
                     f"{name}_student_clean_test_acc": student["test_acc"],
                     f"{name}_student_predicts_y_plus_1": student["test_acc_shifted"]})
         row.update({f"{name}_judge_{k}": reading[k] for k in ("reads_target", "reads_original", "reads_other")})
+        row[f"{name}_filtered_rows"] = 0
         for kind, label in (("filtered", "filtered"), ("random", "random_subset")):
-            sub = get_subset(cfg, rule, kind, errset=errset, judge=judge)
-            acc = float("nan")
-            if len(sub[0]):
-                acc = get_student(cfg, rule, errset=sub)[1].metrics["test_acc"]
-            row[f"{name}_{label}_student_clean_test_acc"] = acc
-        row[f"{name}_filtered_rows"] = len(sub[0])
+            try:
+                metrics = get_filtered_student(cfg, rule, kind, errset=errset, judge=judge).result.metrics
+            except EmptySubsetError:
+                metrics = {"test_acc": float("nan"), "n_train": 0}
+            row[f"{name}_{label}_student_clean_test_acc"] = metrics["test_acc"]
+            row[f"{name}_filtered_rows"] = metrics["n_train"]  # the random subset is as large
     return row
 
 

@@ -245,11 +245,12 @@ def pgd(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, *, eps: float, 
     step_size = _check_pgd_args(x, labels, eps, steps, step_size, norm)
     stepper = STEPS[norm](eps, step_size)
     device = device if device is not None else next(model.parameters()).device
-    workers, out_device, batches = cpu_workers(device), x.device, []
+    out_device, batches = x.device, []
     with _frozen_eval(model):
         starts = range(0, len(x), batch_size)
         for s in progress_bar(starts, desc=desc or f"PGD {norm} eps={eps:g}", disable=not progress,
                               unit="batch"):
+            workers = cpu_workers(device)  # per batch: the course runner may change the thread count
             xb = to_float(x[s:s + batch_size].to(device, non_blocking=True))
             lb = labels[s:s + batch_size].to(device, non_blocking=True)
             # Random starts are drawn here, in one thread, so they do not depend on the split.

@@ -5,7 +5,9 @@
 * :func:`get_transfer_model` -- an independent clean model of another architecture;
 * :func:`transfer_rate` -- how often a source's adversarial examples fool
   *another* model into the target class (Ilyas Fig. 3: learnability tracks it);
-* :func:`robust_accuracy` -- accuracy under an untargeted attack, per radius.
+* :func:`robust_accuracy` -- accuracy under an untargeted attack, per radius;
+* :func:`eps_sweep_plan` -- the eps sweep as reruns of notebook 04 (one place,
+  for notebook 07 and for the course runner, which starts its points early).
 
 The untrained-source, D_other, architecture and quantisation controls reuse
 :mod:`errlib.pipeline` (``get_source(untrained=True)``, rule ``"other"``,
@@ -13,7 +15,7 @@ The untrained-source, D_other, architecture and quantisation controls reuse
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -21,7 +23,7 @@ from torch import nn
 from .attacks import pgd
 from . import data as D
 from .cache import run_stage
-from .config import Config
+from .config import PARAMETERS, Config
 from .errsets import ErrorSet, random_label_set
 from .pipeline import Stage, attacked_images, load_splits, source_recipe, train_stage
 from .seeds import derive
@@ -78,3 +80,15 @@ def robust_accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, eps_list
                   desc=f"untargeted PGD eps={eps:g}")
         out[float(eps)] = 1.0 - res.success_rate
     return out
+
+
+def eps_sweep_plan(cfg: Config) -> Tuple[Dict[str, List[float]], Dict[str, Any]]:
+    """Notebook 07's eps sweep as ``(grid, parameters)`` for :func:`errlib.sweep.sweep` of notebook 04.
+
+    Every grid point gets all of ``cfg``'s resolved shared settings (so a sweep
+    never falls back to another profile's), ``sweep_n_attack`` attacked images
+    and one seed; the step size follows each radius unless ``cfg`` sets one.
+    """
+    fixed = {k: getattr(cfg, k) for k in PARAMETERS if k not in ("profile", "eps", "device")}
+    fixed.update(n_attack=cfg.sweep_n_attack, n_seeds=1, step_size=cfg.step_size)
+    return {"eps": [float(e) for e in cfg.sweep_eps]}, fixed

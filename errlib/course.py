@@ -8,20 +8,24 @@
 
 Notebooks run concurrently, by their dependencies (:data:`DEPENDS`: 02 needs
 01's source model, 05 needs 01's MNIST teacher, 06 needs nothing, 07 needs
-01-04), in up to ``--jobs`` worker processes (default: up to 3, the most the
-graph ever has ready at once, and no more than the cores). Each kernel gets
-``ERRLIB_THREADS`` so that notebooks running together use at most the
-machine's cores; a notebook that starts alone gets them all. The stage cache
-makes each notebook standalone, and its per-stage lock keeps two notebooks
-from building the same stage at once. ``sweep`` is :mod:`errlib.sweep`.
+01-04), beside the work :mod:`errlib.ahead` starts before the notebook that
+needs it (04's other seeds, 07's eps sweep, the judge; ``--no-ahead`` turns it
+off), in up to ``--jobs`` worker processes (default: up to 3, no more than the
+cores). Ready work starts lowest :data:`errlib.ahead.RANK` first: the chain
+01 -> 02 -> 03 -> 04 -> 07 sets the course's length. The cores are shared among
+the running work and re-shared whenever work starts or ends: each process
+re-reads its count from a file (``ERRLIB_THREADS_FILE``) at every training
+epoch and attacked batch, so a notebook left alone takes the freed cores. The
+stage cache makes each notebook standalone, and its per-stage lock keeps two
+processes from building the same stage at once. ``sweep`` is :mod:`errlib.sweep`.
 
 Each notebook runs in a fresh kernel into ``data/runs/course/<profile>/``
 (executed ``.ipynb`` plus ``.html``); the console shows each notebook's start,
 its sections as they run, and its end; a failure prints the exception, its
 cell's first line and the executed copy's path, the notebooks that depend on
 it are skipped, and the run exits non-zero. ``results.json`` holds every
-headline number with its kind, settings and reference, seconds per notebook,
-peak memory, ``course_seconds`` (the run's wall clock) and
+headline number with its kind, settings and reference, seconds per notebook
+and per ahead job, peak memory, ``course_seconds`` (the run's wall clock) and
 ``cpu_utilisation`` (CPU time of this process and its children over wall clock
 times cores); ``report.md`` renders it. A notebook whose source, parameters
 and errlib code are unchanged since its last successful run is not executed
@@ -34,17 +38,20 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import contextlib
+import functools
 import hashlib
 import json
 import os
 import resource
+import shutil
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from . import site
+from .ahead import RANK, plan as plan_ahead
 from .cache import runs_root
 from .config import add_profile_argument
 from .report import render_report
@@ -60,7 +67,7 @@ DEPENDS = {"01": (), "02": ("01",), "03": ("02",), "04": ("03",), "05": ("01",),
 
 
 def default_jobs() -> int:
-    """Up to 3 notebooks at once (02, 05 and 06 are the most ever ready together), at most the cores."""
+    """Up to 3 notebooks or ahead jobs at once, at most the cores (each process then gets its share)."""
     return max(1, min(3, os.cpu_count() or 1))
 
 
@@ -138,8 +145,10 @@ def _fingerprint(nb: Path, params: Dict[str, Any], code: str) -> str:
 def run_course(profile: str = "default", only: Optional[Sequence[str]] = None,
                parameters: Optional[Dict[str, Any]] = None, out: Optional[Path] = None,
                force: bool = False, html: bool = True, timeout: Optional[int] = None,
-               jobs: Optional[int] = None) -> Dict[str, Any]:
+               jobs: Optional[int] = None, ahead: bool = True) -> Dict[str, Any]:
     """Execute notebooks by their dependencies; return (and write) the results document.
+
+    ``ahead``: also start the :mod:`errlib.ahead` jobs of the notebooks that run.
 
     Raises SystemExit(1) after writing the results if a notebook failed.
     """
@@ -161,8 +170,15 @@ def run_course(profile: str = "default", only: Optional[Sequence[str]] = None,
             print(f"{nb.name:<40} up to date ({prev.get('seconds', 0):6.1f} s when run)", flush=True)
         else:
             pending[nb] = fp
-    with CpuMeter() as cpu, make_executor(min(jobs, max(1, len(pending)))) as ex:
-        _schedule(ex, pending, deps, shares, doc, out, jobs, timeout, html)
+    course = {p.resolve() for p in list_notebooks()}  # ahead jobs are planned for the course's own notebooks
+    ahead_jobs = plan_ahead(profile, {nb.name[:2]: shares[nb] for nb in pending if nb.resolve() in course},
+                            out) if ahead and pending else []
+    works = _plan(pending, deps, shares, out, timeout, html, ahead_jobs)
+    for nb, fp in pending.items():
+        doc["notebooks"][nb.stem] = {"status": "pending", "fingerprint": fp}
+    doc["ahead"] = {j.name: {"status": "pending"} for j in ahead_jobs}
+    with CpuMeter() as cpu, make_executor(min(jobs, max(1, len(works)))) as ex:
+        _schedule(ex, works, doc, out, jobs)
     wall = time.perf_counter() - t0
     doc["course_seconds"] = round(wall, 1)
     doc["cpu_utilisation"] = round(cpu.seconds() / (wall * (os.cpu_count() or 1)), 3)
@@ -177,54 +193,112 @@ def run_course(profile: str = "default", only: Optional[Sequence[str]] = None,
     return doc
 
 
-def _schedule(ex, pending, deps, shares, doc, out, jobs, timeout, html) -> None:
-    """Start each pending notebook once the notebooks it depends on succeeded, ``jobs`` at a time."""
-    running: Dict[cf.Future, Path] = {}
+class _Work(NamedTuple):
+    """A notebook or an :mod:`~errlib.ahead` job, as the scheduler sees it: ``run(env)`` in a worker."""
 
-    def settled(d: Path) -> bool:
-        return d not in pending and d not in running.values()
+    name: str  # the notebook's stem, or the ahead job's name
+    rank: int  # lower starts first among ready work
+    after: Tuple[str, ...]  # the work it waits for
+    run: Callable[[Dict[str, str]], Dict[str, Any]]
+    notebook: bool
+
+
+def _plan(pending, deps, shares, out, timeout, html, ahead_jobs) -> Dict[str, _Work]:
+    """Every pending notebook and ahead job as :class:`_Work`; a notebook also waits for its ahead jobs."""
+    stems = {nb.name[:2]: nb.stem for nb in pending}
+    names = set(stems.values()) | {j.name for j in ahead_jobs}
+    works = {}
+    for nb in pending:
+        mine = tuple(j.name for j in ahead_jobs if j.before == nb.name[:2])
+        waits = tuple(d.stem for d in deps[nb] if d in pending) + mine  # up-to-date notebooks are done
+        works[nb.stem] = _Work(nb.stem, RANK.get(nb.name[:2], 50), waits,
+                               functools.partial(run_job, nb, out / nb.name, shares[nb], timeout=timeout,
+                                                 html=html), True)
+    for j in ahead_jobs:
+        after = tuple(n for n in (stems.get(a, a) for a in j.after) if n in names)
+        works[j.name] = _Work(j.name, j.rank, after, j.run, False)
+    return works
+
+
+def _share_threads(running: Sequence[_Work], files: Dict[str, Path]) -> Dict[str, int]:
+    """Split the cores among the running work, the lowest ranks taking any remainder; write each
+    one's count to its threads file (re-read by its process at each epoch and attacked batch)."""
+    order = sorted(running, key=lambda w: w.rank)
+    base, extra = divmod(os.cpu_count() or 1, max(1, len(order)))
+    counts = {w.name: max(1, base + (i < extra)) for i, w in enumerate(order)}
+    for name, n in counts.items():
+        tmp = files[name].with_suffix(".tmp")
+        tmp.write_text(str(n))
+        os.replace(tmp, files[name])
+    return counts
+
+
+def _schedule(ex, works: Dict[str, _Work], doc, out, jobs) -> None:
+    """Start ready work, lowest rank first, ``jobs`` at a time; the cores are re-shared at every start
+    and end. A failed notebook skips the work that waits for it; a failed ahead job skips nothing."""
+    pending, running = dict(works), {}
+    thread_dir = out / "threads"
+    thread_dir.mkdir(parents=True, exist_ok=True)
+    files = {name: thread_dir / f"{i}.txt" for i, name in enumerate(works)}
+    status = {}  # finished work: "ok", "failed" or "skipped"
+
+    def entry(w: _Work) -> Dict[str, Any]:
+        return doc["notebooks"][w.name] if w.notebook else doc.setdefault("ahead", {})[w.name]
 
     while pending or running:
-        status = {d: doc["notebooks"].get(d.stem, {}).get("status") for nb in pending for d in deps[nb]}
-        for nb in [nb for nb in pending if any(settled(d) and status[d] != "ok" for d in deps[nb])]:
-            pending.pop(nb)
-            doc["notebooks"][nb.stem] = {"status": "skipped", "error": "a notebook it depends on failed"}
-            print(f"{nb.name:<40} skipped: a notebook it depends on failed", flush=True)
-        ready = [nb for nb in pending if all(settled(d) and status[d] == "ok" for d in deps[nb])]
-        # threads per kernel: the cores shared by the notebooks that run together from now on
-        threads = max(1, (os.cpu_count() or 1) // max(1, min(jobs, len(running) + len(ready))))
-        for nb in ready[:max(0, jobs - len(running))]:
-            env = kernel_env(out / "results", doc["profile"], threads)
-            shown = env.get("ERRLIB_THREADS", os.environ.get("ERRLIB_THREADS", "torch's default"))
-            print(f"{nb.name:<40} start ({shown} threads)", flush=True)
-            running[ex.submit(run_job, nb, out / nb.name, shares[nb], env, timeout, html)] = nb
-            doc["notebooks"][nb.stem] = {"status": "running", "fingerprint": pending.pop(nb)}
+        for w in [w for w in pending.values() if any(works[a].notebook and status.get(a) in ("failed", "skipped")
+                                                     for a in w.after)]:
+            pending.pop(w.name)
+            status[w.name] = "skipped"
+            entry(w).update(status="skipped", error="a notebook it waits for failed")
+            print(f"{w.name:<40} skipped: a notebook it waits for failed", flush=True)
+        ready = sorted((w for w in pending.values() if all(a in status for a in w.after)), key=lambda w: w.rank)
+        start = ready[:max(0, jobs - len(running))]
+        counts = _share_threads(list(running.values()) + start, files) if start else {}
+        for w in start:
+            env = kernel_env(out / "results", doc["profile"], threads_file=files[w.name])
+            shown = os.environ.get("ERRLIB_THREADS") or counts[w.name]
+            print(f"{('' if w.notebook else 'ahead: ') + w.name:<40} start ({shown} threads)", flush=True)
+            running[ex.submit(w.run, env)] = pending.pop(w.name)
+            entry(w).update(status="running")
         if not running:
             if pending:
-                raise RuntimeError(f"notebooks {[nb.name for nb in pending]} wait on each other: fix DEPENDS")
+                raise RuntimeError(f"{sorted(pending)} wait on each other: fix DEPENDS or errlib.ahead")
             break
         done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
         for f in done:
-            _record(running.pop(f), f, doc, out)
+            w = running.pop(f)
+            status[w.name] = _record(w, f, entry(w), out)
+        if running:
+            _share_threads(list(running.values()), files)
         _write(out, doc)
+    shutil.rmtree(thread_dir, ignore_errors=True)
 
 
-def _record(nb: Path, future: cf.Future, doc: Dict[str, Any], out: Path) -> None:
+def _record(w: _Work, future: cf.Future, entry: Dict[str, Any], out: Path) -> str:
+    """Store finished work's outcome in its results entry and print it; return its status."""
     try:
         result = future.result()
     except Exception as exc:  # the worker process itself died
         result = {"status": "failed", "seconds": 0.0, "ename": type(exc).__name__, "evalue": str(exc)}
-    entry = doc["notebooks"][nb.stem]
+    label = w.name if w.notebook else f"ahead: {w.name}"
     if result["status"] != "ok":
         entry.update(status="failed", seconds=result["seconds"],
                      error=f"{result['ename']}: {result['evalue']}"[-2000:], cell=result.get("cell"))
-        print(failure_text(nb.name, result, out / nb.name), flush=True)
-        return
+        if w.notebook:
+            print(failure_text(w.name, result, out / f"{w.name}.ipynb"), flush=True)
+        else:
+            print(f"{label:<40} FAILED: {entry['error']} (log: {result.get('log', '—')}); "
+                  "the notebook that wanted it builds what it needs", flush=True)
+        return "failed"
     results = result.get("results", {})
-    entry.update(status="ok", seconds=result["seconds"], executed=str(out / nb.name),
-                 peak_memory_mb=results.get("peak_memory_mb"), values=results.get("values", {}),
-                 kinds=results.get("kinds", {}), settings=results.get("settings", {}))
-    print(f"{nb.name:<40} done {result['seconds']:6.1f} s", flush=True)
+    entry.update(status="ok", seconds=result["seconds"])
+    if w.notebook:
+        entry.update(executed=str(out / f"{w.name}.ipynb"), peak_memory_mb=results.get("peak_memory_mb"),
+                     values=results.get("values", {}), kinds=results.get("kinds", {}),
+                     settings=results.get("settings", {}))
+    print(f"{label:<40} done {result['seconds']:6.1f} s", flush=True)
+    return "ok"
 
 
 def _write(out: Path, doc: Dict[str, Any]) -> None:
@@ -248,6 +322,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     r.add_argument("--force", action="store_true", help="re-execute notebooks even if up to date")
     r.add_argument("--no-html", action="store_true", help="skip the HTML copies")
     r.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
+    r.add_argument("--no-ahead", action="store_true",
+                   help="start no work ahead of the notebook that needs it (errlib.ahead)")
     r.add_argument("--jobs", type=int, default=None,
                    help=f"notebooks at once, by their dependencies (default {default_jobs()} here)")
     sw = sub.add_parser("sweep", help="rerun one notebook over a grid of parameters")
@@ -267,7 +343,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     try:
         if args.cmd == "run":
             run_course(args.profile, args.only, params, args.out, args.force, not args.no_html, args.timeout,
-                       args.jobs)
+                       args.jobs, not args.no_ahead)
         else:
             grid = {}
             for name, *values in args.grid:

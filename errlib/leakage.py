@@ -98,7 +98,7 @@ def get_judge(cfg: Config, *, force: bool = False) -> Stage:
                subset_seed=subset_seed, eval_eps=list(cfg.judge_eval_eps), eval_steps=cfg.judge_eval_steps,
                n_eval=cfg.judge_n_eval)
 
-    def extra(model):
+    def extra(model, test_pred):
         Xe, ye = D.subset(Xt, yt, cfg.judge_n_eval, seed=derive(cfg.judge_seed, "judge_eval"))
         acc = robust_accuracy(model, Xe, ye, cfg.judge_eval_eps, steps=cfg.judge_eval_steps, progress=False)
         return {"robust_acc": {f"{eps:g}": a for eps, a in acc.items() if eps > 0}}
@@ -238,15 +238,30 @@ def headline_row(cfg: Config, judge: Optional[Tuple[nn.Module, StageResult]] = N
                     f"{name}_student_clean_test_acc": student["test_acc"],
                     f"{name}_student_predicts_y_plus_1": student["test_acc_shifted"]})
         row.update({f"{name}_judge_{k}": reading[k] for k in ("reads_target", "reads_original", "reads_other")})
-        row[f"{name}_filtered_rows"] = 0
+        controlled = controlled_students(cfg, rule, errset=errset, judge=judge)
         for kind, label in (("filtered", "filtered"), ("random", "random_subset")):
-            try:
-                metrics = get_filtered_student(cfg, rule, kind, errset=errset, judge=judge).result.metrics
-            except EmptySubsetError:
-                metrics = {"test_acc": float("nan"), "n_train": 0}
-            row[f"{name}_{label}_student_clean_test_acc"] = metrics["test_acc"]
-            row[f"{name}_filtered_rows"] = metrics["n_train"]  # the random subset is as large
+            row[f"{name}_{label}_student_clean_test_acc"] = controlled[kind]["test_acc"]
+        row[f"{name}_filtered_rows"] = controlled["filtered"]["n_train"]  # the random subset is as large
     return row
+
+
+def controlled_students(cfg: Config, rule: str, *, errset=None, judge=None) -> Dict[str, Dict[str, Any]]:
+    """The metrics of ``rule``'s leakage-controlled students, ``{"filtered": ..., "random": ...}``
+    (:func:`get_filtered_student`); an empty subset gives ``test_acc`` NaN and ``n_train`` 0."""
+    out = {}
+    for kind in ("filtered", "random"):
+        try:
+            out[kind] = get_filtered_student(cfg, rule, kind, errset=errset, judge=judge).result.metrics
+        except EmptySubsetError:
+            out[kind] = {"test_acc": float("nan"), "n_train": 0}
+    return out
+
+
+def build_controlled_students(cfg: Config) -> None:
+    """Build (or load) both rules' leakage-controlled students for ``cfg.seed``: what the course
+    runner starts ahead of notebook 04, beside notebook 03 (:mod:`errlib.ahead`)."""
+    for rule in ("all", "shift"):
+        controlled_students(cfg, rule)
 
 
 def mean_sd(rows, key: str) -> Tuple[float, float]:

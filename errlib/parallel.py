@@ -12,6 +12,10 @@ history: ``benchmarks/README.md``.
 
 ``ERRLIB_THREADS=N`` sets the thread count (unset: torch's, one per core);
 ``ERRLIB_THREADS=1`` turns the split off. Off the CPU nothing is split.
+``ERRLIB_THREADS_FILE=PATH`` names a file holding the count instead, read again
+at each training epoch and each attacked batch (:func:`refresh_threads`): the
+course runner rewrites it as notebooks start and finish, so a notebook left
+running alone takes the freed cores without a restart.
 
 The same entry points (:func:`errlib.train.fit`, :func:`errlib.train.predict`,
 :func:`errlib.attacks.pgd`) first call :func:`reuse_freed_memory`, which stops
@@ -35,6 +39,16 @@ T = TypeVar("T")
 
 
 def _env_threads() -> Optional[int]:
+    """The thread count asked for: ``$ERRLIB_THREADS_FILE``'s number when that file holds one,
+    else ``$ERRLIB_THREADS``, else ``None`` (torch's own)."""
+    path = os.environ.get("ERRLIB_THREADS_FILE")
+    if path:
+        try:
+            value = open(path).read().strip()
+        except OSError:  # not written yet, or being replaced: fall back to the variable
+            value = ""
+        if value.isdigit() and int(value) >= 1:
+            return int(value)
     value = os.environ.get("ERRLIB_THREADS", "").strip()
     if not value:
         return None
@@ -120,6 +134,15 @@ def reuse_freed_memory() -> bool:
         return _reuse_state
 
 
+def refresh_threads() -> int:
+    """Apply the current thread count (:func:`_env_threads`, re-read) inside a running
+    :func:`num_threads` block, for long loops; return torch's thread count."""
+    n = _env_threads()
+    if n and n != torch.get_num_threads():
+        torch.set_num_threads(n)
+    return torch.get_num_threads()
+
+
 def cpu_settings(fn):
     """Decorator for errlib's heavy entry points: :func:`reuse_freed_memory`
     once, then ``fn`` inside :func:`num_threads` (so ``$ERRLIB_THREADS`` applies)."""
@@ -132,12 +155,13 @@ def cpu_settings(fn):
 
 
 def cpu_workers(device: torch.device) -> int:
-    """Worker threads for :func:`split_map` on ``device``: ``torch.get_num_threads()`` on the CPU, else 1.
+    """Worker threads for :func:`split_map` on ``device``: torch's thread count on the CPU
+    (after :func:`refresh_threads`), else 1.
 
     1 (no split) also when torch has one thread: ``ERRLIB_THREADS=1``, or
     inside a worker.
     """
-    return torch.get_num_threads() if torch.device(device).type == "cpu" else 1
+    return refresh_threads() if torch.device(device).type == "cpu" else 1
 
 
 _POOLS: Dict[int, concurrent.futures.ThreadPoolExecutor] = {}

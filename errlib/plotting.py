@@ -98,14 +98,18 @@ def attack_summary(sets: Mapping[str, "object"], eps: float) -> plt.Figure:
 
 
 def training_curves(histories: Mapping[str, Sequence[Dict[str, float]]], chance: Optional[float] = None) -> plt.Figure:
-    """Train accuracy (dashed, on each model's own training set) and clean test accuracy (solid)."""
+    """Train accuracy (dashed, on each model's own training set) and clean test accuracy (solid).
+
+    The test points are the history's: measured each epoch on a sample of the
+    test set (:func:`errlib.pipeline.curve_sample`), not the whole of it.
+    """
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for i, (name, hist) in enumerate(histories.items()):
         c = f"C{i}"
         ep = [h["epoch"] for h in hist]
         ax.plot(ep, [100 * h["train_acc"] for h in hist], ls="--", color=c, label=f"{name}: train (its own labels)")
         if "test_acc" in hist[0]:
-            ax.plot(ep, [100 * h["test_acc"] for h in hist], marker="o", color=c, label=f"{name}: clean test")
+            ax.plot(ep, [100 * h["test_acc"] for h in hist], marker="o", color=c, label=f"{name}: clean test (sample)")
     if chance is not None:
         ax.axhline(100 * chance, color="gray", ls=":", label="chance")
     ax.set_xlabel("epoch")

@@ -135,6 +135,8 @@ def render_report(doc: Dict[str, Any]) -> str:
     for nb, entry in doc["notebooks"].items():
         lines.append(f"| {nb} | {entry.get('status')} | {entry.get('seconds', '—')} | "
                      f"{entry.get('peak_memory_mb', '—')} |")
+    for name, entry in doc.get("ahead", {}).items():
+        lines.append(f"| ahead: {name} | {entry.get('status')} | {entry.get('seconds', '—')} | |")
     lines += ["", f"Course wall clock: {format_value(doc.get('course_seconds'), 'seconds')}; CPU busy "
               f"{format_value(doc.get('cpu_utilisation'), 'fraction')} of {doc.get('cores', '—')} cores.", ""]
     return "\n".join(lines)

@@ -34,7 +34,7 @@ import json
 import multiprocessing
 import os
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .cache import _canonical, runs_root
 from .report import kind_of
@@ -83,14 +83,23 @@ def point_id(parameters: Dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
-def kernel_env(results: Path, profile: str, threads: Optional[int] = None) -> Dict[str, str]:
-    """The variables a notebook's kernel gets on top of the caller's environment."""
+def kernel_env(results: Path, profile: str, threads: Optional[int] = None,
+               threads_file: Optional[Path] = None) -> Dict[str, str]:
+    """The variables a notebook's kernel gets on top of the caller's environment.
+
+    ``threads``: a fixed thread count; ``threads_file``: a file whose count the
+    kernel re-reads as it runs (:func:`errlib.parallel.refresh_threads`). A
+    caller's own ``$ERRLIB_THREADS`` wins over both.
+    """
     env = {"ERRLIB_RESULTS": str(results), "ERRLIB_PROFILE": profile,
            # idle OpenMP threads sleep instead of spinning, which kept torch 5-15x faster on a
            # 2-core machine shared with another job (measured by the Wallace chapter)
            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
-    if threads and not os.environ.get("ERRLIB_THREADS"):
-        env["ERRLIB_THREADS"] = str(threads)
+    if not os.environ.get("ERRLIB_THREADS"):
+        if threads:
+            env["ERRLIB_THREADS"] = str(threads)
+        if threads_file is not None:
+            env["ERRLIB_THREADS_FILE"] = str(threads_file)
     return env
 
 
@@ -111,7 +120,8 @@ def _points(nb: Path, grid: Dict[str, Sequence[Any]], profile: str, parameters: 
     return points
 
 
-def _up_to_date(point: Dict[str, Any], fingerprint: str) -> Optional[Dict[str, Any]]:
+def up_to_date(point: Dict[str, Any], fingerprint: str) -> Optional[Dict[str, Any]]:
+    """The point's stored record if it succeeded with this fingerprint and saved results, else ``None``."""
     try:
         record = json.loads((point["dir"] / "point.json").read_text())
     except (OSError, ValueError):
@@ -120,42 +130,69 @@ def _up_to_date(point: Dict[str, Any], fingerprint: str) -> Optional[Dict[str, A
     return record if ok and record.get("results") else None
 
 
+def sweep_points(notebook: str, grid: Dict[str, Sequence[Any]], profile: str = "default",
+                 parameters: Optional[Dict[str, Any]] = None,
+                 out: Optional[Path] = None) -> Tuple[Path, List[Dict[str, Any]], str]:
+    """``(notebook path, points, fingerprint)`` of a sweep, every point's parameters checked.
+
+    Each point holds its ``grid`` values, full ``params`` and its folder ``dir``;
+    the fingerprint (errlib's code and the notebook's source) tells whether a
+    point's stored results are current.
+    """
+    nb = list_notebooks([notebook])[0]
+    points = _points(nb, grid, profile, dict(parameters or {}), Path(out) if out else
+                     runs_root() / "sweeps" / nb.stem / profile)
+    fingerprint = f"{errlib_fingerprint()}:{hashlib.sha256(nb.read_bytes()).hexdigest()[:16]}"
+    return nb, points, fingerprint
+
+
+def run_point(nb: Path, point: Dict[str, Any], fingerprint: str, env: Dict[str, str]) -> Dict[str, Any]:
+    """Run one grid point (:func:`~errlib.runner.run_job`) and store its record in ``point.json``,
+    where :func:`sweep` finds it; return the record. Runs wherever the executor puts it."""
+    point["dir"].mkdir(parents=True, exist_ok=True)
+    try:
+        result = run_job(nb, point["dir"] / nb.name, point["params"], env)
+    except Exception as exc:  # the job could not even start its kernel
+        result = {"status": "failed", "seconds": 0.0, "ename": type(exc).__name__, "evalue": str(exc)}
+    record = dict(result, params=point["params"], fingerprint=fingerprint)
+    tmp = point["dir"] / "point.json.tmp"
+    tmp.write_text(json.dumps(record, indent=2, default=str))
+    os.replace(tmp, point["dir"] / "point.json")
+    return record
+
+
 def sweep(notebook: str, grid: Dict[str, Sequence[Any]], profile: str = "default",
           parameters: Optional[Dict[str, Any]] = None, out: Optional[Path] = None,
           force: bool = False, plot: bool = True, jobs: int = 1,
           scheduler: Optional[str] = None) -> Path:
     """Run ``notebook`` once per point of ``grid`` (cartesian product); return the CSV path."""
-    nb = list_notebooks([notebook])[0]
-    points = _points(nb, grid, profile, dict(parameters or {}), Path(out) if out else
-                     runs_root() / "sweeps" / nb.stem / profile)
+    nb, points, fingerprint = sweep_points(notebook, grid, profile, parameters, out)
     out = points[0]["dir"].parent
     out.mkdir(parents=True, exist_ok=True)
-    fingerprint = f"{errlib_fingerprint()}:{hashlib.sha256(nb.read_bytes()).hexdigest()[:16]}"
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
     records, failed = {}, []
     with make_executor(jobs, scheduler) as ex:
         futures = {}
         for i, p in enumerate(points):
-            record = None if force else _up_to_date(p, fingerprint)
+            record = None if force else up_to_date(p, fingerprint)
             if record is not None:
                 records[i] = record
                 print(f"{nb.stem} {p['dir'].name:<40} up to date", flush=True)
             else:
                 env = kernel_env(p["dir"] / "results", profile, threads)
-                futures[ex.submit(run_job, nb, p["dir"] / nb.name, p["params"], env)] = i
+                futures[ex.submit(run_point, nb, p, fingerprint, env)] = i
         for f in cf.as_completed(futures):
             i, p = futures[f], points[futures[f]]
             try:
-                result = f.result()
-            except Exception as exc:  # the worker itself died or could not run the job
-                result = {"status": "failed", "seconds": 0.0, "ename": type(exc).__name__, "evalue": str(exc)}
-            records[i] = dict(result, params=p["params"], fingerprint=fingerprint)
-            (p["dir"] / "point.json").write_text(json.dumps(records[i], indent=2, default=str))
-            if result["status"] == "ok":
-                print(f"{nb.stem} {p['dir'].name:<40} {result['seconds']:6.1f} s", flush=True)
+                records[i] = f.result()
+            except Exception as exc:  # the worker itself died
+                records[i] = {"status": "failed", "seconds": 0.0, "ename": type(exc).__name__,
+                              "evalue": str(exc), "params": p["params"]}
+            if records[i]["status"] == "ok":
+                print(f"{nb.stem} {p['dir'].name:<40} {records[i]['seconds']:6.1f} s", flush=True)
             else:
                 failed.append(p["dir"].name)
-                print(failure_text(f"{nb.stem} {p['dir'].name}", result, p["dir"] / nb.name), flush=True)
+                print(failure_text(f"{nb.stem} {p['dir'].name}", records[i], p["dir"] / nb.name), flush=True)
     return _collect(nb, points, records, failed, out, plot)
 
 

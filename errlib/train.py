@@ -26,7 +26,7 @@ from torch import nn
 
 from .data import check_pixels, to_float
 from .models import make_model
-from .parallel import cpu_settings
+from .parallel import cpu_settings, refresh_threads
 from .progress import progress_bar
 
 
@@ -210,6 +210,7 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: Optional[
     n, done = len(X), 0
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
+        refresh_threads()  # the course runner may have changed the thread count
         perm = torch.randperm(n, generator=gen).to(X.device)
         n_batches = min(-(-n // batch_size), total - done)
         bar = progress_bar(range(n_batches), desc=f"{desc} epoch {epoch}/{epochs}", disable=not progress,

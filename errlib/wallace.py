@@ -146,13 +146,13 @@ def get_wrong_label_set(cfg: Config, *, teacher: Optional[Tuple[nn.Module, Stage
     return Stage(wrong_label_set(model, X, y, pred=pred), res)
 
 
-def _agreement(model: nn.Module, X_test: torch.Tensor, labels_res: StageResult, teacher: nn.Module) -> float:
-    """Share of ``X_test`` where ``model`` answers as the teacher (the labels stage's cached
-    ``test_pred`` when it matches ``X_test``, else the teacher is run)."""
+def _agreement(pred: torch.Tensor, X_test: torch.Tensor, labels_res: StageResult, teacher: nn.Module) -> float:
+    """Share of ``X_test`` where a student, with classes ``pred``, answers as the teacher (the
+    labels stage's cached ``test_pred`` when it matches ``X_test``, else the teacher is run)."""
     t_pred = labels_res.payload.get("test_pred")
     if t_pred is None or len(t_pred) != len(X_test):
         t_pred = predict(teacher, X_test)
-    return (predict(model, X_test) == t_pred).float().mean().item()
+    return (pred == t_pred).float().mean().item()
 
 
 def _distilled_student(stage: str, cfg: Config, recipe: TrainRecipe, key: Dict[str, Any], es: ErrorSet,
@@ -160,9 +160,9 @@ def _distilled_student(stage: str, cfg: Config, recipe: TrainRecipe, key: Dict[s
     """Train a student on ``es`` (a teacher's labels) and record how often it answers as the teacher."""
     Xt, yt = test_split(cfg, dataset)
 
-    def extra(model):
+    def extra(model, test_pred):
         return {"errset_train_acc": evaluate(model, es.x, es.y),
-                "test_agrees_with_teacher": _agreement(model, Xt, es_res, teacher)}
+                "test_agrees_with_teacher": _agreement(test_pred, Xt, es_res, teacher)}
 
     return P.train_stage(stage, recipe, es.x, es.y, X_test=Xt, y_test=yt, key=dict(key, n_test=cfg.n_test),
                          upstream=[es_res.key], device=cfg.device, force=force, extra_metrics=extra)

@@ -261,9 +261,8 @@ fig = plotting.transfer_scatter(arch_rows)
 # both students' accuracy and the judge's reading of $t$ rise with eps.
 
 # %%
-shared = {k: getattr(cfg, k) for k in config.PARAMETERS if k not in ("profile", "eps", "device")}
-shared.update(n_attack=cfg.sweep_n_attack, n_seeds=1, step_size=step_size)  # step size: per radius unless set
-csv_path = sweep("04", {"eps": [float(e) for e in cfg.sweep_eps]}, profile=cfg.profile, parameters=shared)
+grid, shared = controls.eps_sweep_plan(cfg)  # every resolved setting, n_attack = sweep_n_attack, one seed
+csv_path = sweep("04", grid, profile=cfg.profile, parameters=shared)
 with open(csv_path) as f:
     rows = [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
 fig = plotting.sweep_curves(rows, "eps", ["D_rand_clean_test_acc", "D_det_clean_test_acc",

@@ -4,7 +4,8 @@
     python benchmarks/course.py --course-results data/runs/course/default/results.json [--out FILE]
 
 Reads ``course_seconds`` and ``cpu_utilisation`` (top-level keys of the runner's
-results.json) and each notebook's ``seconds`` (``notebooks[stem]["seconds"]``).
+results.json), each notebook's ``seconds`` (``notebooks[stem]["seconds"]``) and
+each ahead job's (``ahead[name]["seconds"]``, work started before its notebook).
 A file from a runner that predates ``course_seconds`` gives the sum of the
 notebooks' seconds instead, marked as such; a missing key is reported as not
 measured. ``cpu_utilisation`` is a fraction of all cores (a value above 1.5 is
@@ -26,7 +27,8 @@ def read(path: Optional[str]) -> dict:
         return {"measured": False, "note": "not measured (pass --course-results)"}
     doc = json.loads(Path(path).read_text())
     nbs = {k: v.get("seconds") for k, v in sorted(doc.get("notebooks", {}).items())}
-    res = {"measured": True, "source": str(path), "profile": doc.get("profile"), "notebook_seconds": nbs}
+    res = {"measured": True, "source": str(path), "profile": doc.get("profile"), "notebook_seconds": nbs,
+           "ahead_seconds": {k: v.get("seconds") for k, v in doc.get("ahead", {}).items()}}
     if doc.get("course_seconds") is not None:
         res["course_seconds"] = doc["course_seconds"]
     else:
@@ -56,6 +58,8 @@ def rows(res: dict) -> list:
         return [f"| whole course (default profile), seconds | — | | | {res['note']} |"]
     tg = targets(res)
     per = ", ".join(f"{k[:2]} {v}" for k, v in res["notebook_seconds"].items())
+    if res.get("ahead_seconds"):
+        per += "; ahead: " + ", ".join(f"{k} {v}" for k, v in res["ahead_seconds"].items())
     return [f"| whole course ({res['profile']} profile), seconds ({per}) | {fmt(res['course_seconds'], '.0f', ' s')}"
             f" | | | {verdict(tg['course_seconds'])} |",
             f"| CPU busy over the course run | {fmt(res['cpu_utilisation'], '.0%', '')} | | | "

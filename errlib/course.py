@@ -38,25 +38,24 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import contextlib
-import functools
 import hashlib
 import json
 import os
 import resource
-import shutil
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
 from . import site
-from .ahead import RANK, plan as plan_ahead
+from .ahead import plan as plan_ahead
 from .cache import runs_root
 from .config import add_profile_argument
 from .report import render_report
-from .runner import check_parameters, errlib_fingerprint, failure_text, list_notebooks, run_job
-from .sweep import SweepFailed, kernel_env, make_executor, sweep
+from .runner import check_parameters, errlib_fingerprint, list_notebooks
+from .scheduler import plan_works, schedule
+from .sweep import SweepFailed, make_executor, sweep
 
 __all__ = ["run_course", "sweep", "list_notebooks", "DEPENDS", "main"]
 
@@ -173,12 +172,12 @@ def run_course(profile: str = "default", only: Optional[Sequence[str]] = None,
     course = {p.resolve() for p in list_notebooks()}  # ahead jobs are planned for the course's own notebooks
     ahead_jobs = plan_ahead(profile, {nb.name[:2]: shares[nb] for nb in pending if nb.resolve() in course},
                             out) if ahead and pending else []
-    works = _plan(pending, deps, shares, out, timeout, html, ahead_jobs)
+    works = plan_works(pending, deps, shares, out, timeout, html, ahead_jobs)
     for nb, fp in pending.items():
         doc["notebooks"][nb.stem] = {"status": "pending", "fingerprint": fp}
     doc["ahead"] = {j.name: {"status": "pending"} for j in ahead_jobs}
     with CpuMeter() as cpu, make_executor(min(jobs, max(1, len(works)))) as ex:
-        _schedule(ex, works, doc, out, jobs)
+        schedule(ex, works, doc, out, jobs, save=_write)
     wall = time.perf_counter() - t0
     doc["course_seconds"] = round(wall, 1)
     doc["cpu_utilisation"] = round(cpu.seconds() / (wall * (os.cpu_count() or 1)), 3)
@@ -191,114 +190,6 @@ def run_course(profile: str = "default", only: Optional[Sequence[str]] = None,
         print(f"FAILED or skipped: {', '.join(failed)}", flush=True)
         raise SystemExit(1)
     return doc
-
-
-class _Work(NamedTuple):
-    """A notebook or an :mod:`~errlib.ahead` job, as the scheduler sees it: ``run(env)`` in a worker."""
-
-    name: str  # the notebook's stem, or the ahead job's name
-    rank: int  # lower starts first among ready work
-    after: Tuple[str, ...]  # the work it waits for
-    run: Callable[[Dict[str, str]], Dict[str, Any]]
-    notebook: bool
-
-
-def _plan(pending, deps, shares, out, timeout, html, ahead_jobs) -> Dict[str, _Work]:
-    """Every pending notebook and ahead job as :class:`_Work`; a notebook also waits for its ahead jobs."""
-    stems = {nb.name[:2]: nb.stem for nb in pending}
-    names = set(stems.values()) | {j.name for j in ahead_jobs}
-    works = {}
-    for nb in pending:
-        mine = tuple(j.name for j in ahead_jobs if j.before == nb.name[:2])
-        waits = tuple(d.stem for d in deps[nb] if d in pending) + mine  # up-to-date notebooks are done
-        works[nb.stem] = _Work(nb.stem, RANK.get(nb.name[:2], 50), waits,
-                               functools.partial(run_job, nb, out / nb.name, shares[nb], timeout=timeout,
-                                                 html=html), True)
-    for j in ahead_jobs:
-        after = tuple(n for n in (stems.get(a, a) for a in j.after) if n in names)
-        works[j.name] = _Work(j.name, j.rank, after, j.run, False)
-    return works
-
-
-def _share_threads(running: Sequence[_Work], files: Dict[str, Path]) -> Dict[str, int]:
-    """Split the cores among the running work, the lowest ranks taking any remainder; write each
-    one's count to its threads file (re-read by its process at each epoch and attacked batch)."""
-    order = sorted(running, key=lambda w: w.rank)
-    base, extra = divmod(os.cpu_count() or 1, max(1, len(order)))
-    counts = {w.name: max(1, base + (i < extra)) for i, w in enumerate(order)}
-    for name, n in counts.items():
-        tmp = files[name].with_suffix(".tmp")
-        tmp.write_text(str(n))
-        os.replace(tmp, files[name])
-    return counts
-
-
-def _schedule(ex, works: Dict[str, _Work], doc, out, jobs) -> None:
-    """Start ready work, lowest rank first, ``jobs`` at a time; the cores are re-shared at every start
-    and end. A failed notebook skips the work that waits for it; a failed ahead job skips nothing."""
-    pending, running = dict(works), {}
-    thread_dir = out / "threads"
-    thread_dir.mkdir(parents=True, exist_ok=True)
-    files = {name: thread_dir / f"{i}.txt" for i, name in enumerate(works)}
-    status = {}  # finished work: "ok", "failed" or "skipped"
-
-    def entry(w: _Work) -> Dict[str, Any]:
-        return doc["notebooks"][w.name] if w.notebook else doc.setdefault("ahead", {})[w.name]
-
-    while pending or running:
-        for w in [w for w in pending.values() if any(works[a].notebook and status.get(a) in ("failed", "skipped")
-                                                     for a in w.after)]:
-            pending.pop(w.name)
-            status[w.name] = "skipped"
-            entry(w).update(status="skipped", error="a notebook it waits for failed")
-            print(f"{w.name:<40} skipped: a notebook it waits for failed", flush=True)
-        ready = sorted((w for w in pending.values() if all(a in status for a in w.after)), key=lambda w: w.rank)
-        start = ready[:max(0, jobs - len(running))]
-        counts = _share_threads(list(running.values()) + start, files) if start else {}
-        for w in start:
-            env = kernel_env(out / "results", doc["profile"], threads_file=files[w.name])
-            shown = os.environ.get("ERRLIB_THREADS") or counts[w.name]
-            print(f"{('' if w.notebook else 'ahead: ') + w.name:<40} start ({shown} threads)", flush=True)
-            running[ex.submit(w.run, env)] = pending.pop(w.name)
-            entry(w).update(status="running")
-        if not running:
-            if pending:
-                raise RuntimeError(f"{sorted(pending)} wait on each other: fix DEPENDS or errlib.ahead")
-            break
-        done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
-        for f in done:
-            w = running.pop(f)
-            status[w.name] = _record(w, f, entry(w), out)
-        if running:
-            _share_threads(list(running.values()), files)
-        _write(out, doc)
-    shutil.rmtree(thread_dir, ignore_errors=True)
-
-
-def _record(w: _Work, future: cf.Future, entry: Dict[str, Any], out: Path) -> str:
-    """Store finished work's outcome in its results entry and print it; return its status."""
-    try:
-        result = future.result()
-    except Exception as exc:  # the worker process itself died
-        result = {"status": "failed", "seconds": 0.0, "ename": type(exc).__name__, "evalue": str(exc)}
-    label = w.name if w.notebook else f"ahead: {w.name}"
-    if result["status"] != "ok":
-        entry.update(status="failed", seconds=result["seconds"],
-                     error=f"{result['ename']}: {result['evalue']}"[-2000:], cell=result.get("cell"))
-        if w.notebook:
-            print(failure_text(w.name, result, out / f"{w.name}.ipynb"), flush=True)
-        else:
-            print(f"{label:<40} FAILED: {entry['error']} (log: {result.get('log', '—')}); "
-                  "the notebook that wanted it builds what it needs", flush=True)
-        return "failed"
-    results = result.get("results", {})
-    entry.update(status="ok", seconds=result["seconds"])
-    if w.notebook:
-        entry.update(executed=str(out / f"{w.name}.ipynb"), peak_memory_mb=results.get("peak_memory_mb"),
-                     values=results.get("values", {}), kinds=results.get("kinds", {}),
-                     settings=results.get("settings", {}))
-    print(f"{label:<40} done {result['seconds']:6.1f} s", flush=True)
-    return "ok"
 
 
 def _write(out: Path, doc: Dict[str, Any]) -> None:

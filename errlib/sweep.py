@@ -19,9 +19,10 @@ Points run through a ``concurrent.futures`` executor: in this process
 (``jobs=1``), in ``jobs`` local processes, or on a running Dask cluster
 (``scheduler``, ``distributed.Client(address).get_executor()``; install
 ``requirements-sweep.txt``; the workers must see the same runs folder). Cached
-stages shared by points are built once: the cache holds a per-stage lock. A
-failed point is reported with its error while the others finish, and the sweep
-then raises :class:`SweepFailed`.
+stages shared by points are built once: the cache holds a per-stage lock, and
+with more than one worker the first point runs alone, building them with every
+core. A failed point is reported with its error while the others finish, and
+the sweep then raises :class:`SweepFailed`.
 """
 from __future__ import annotations
 
@@ -161,39 +162,77 @@ def run_point(nb: Path, point: Dict[str, Any], fingerprint: str, env: Dict[str, 
     return record
 
 
+def share_threads(ranked: Sequence[str], files: Dict[str, Path]) -> Dict[str, int]:
+    """Split the cores among the processes named in ``ranked`` (first names take any remainder) and
+    write each one's count to its threads file, which its process re-reads as it runs."""
+    base, extra = divmod(os.cpu_count() or 1, max(1, len(ranked)))
+    counts = {name: max(1, base + (i < extra)) for i, name in enumerate(ranked)}
+    for name, n in counts.items():
+        tmp = files[name].with_suffix(".tmp")
+        tmp.write_text(str(n))
+        os.replace(tmp, files[name])
+    return counts
+
+
 def sweep(notebook: str, grid: Dict[str, Sequence[Any]], profile: str = "default",
           parameters: Optional[Dict[str, Any]] = None, out: Optional[Path] = None,
           force: bool = False, plot: bool = True, jobs: int = 1,
           scheduler: Optional[str] = None) -> Path:
-    """Run ``notebook`` once per point of ``grid`` (cartesian product); return the CSV path."""
+    """Run ``notebook`` once per point of ``grid`` (cartesian product); return the CSV path.
+
+    With ``jobs > 1`` or a ``scheduler`` the first point to run goes alone, so the
+    stages every point shares (the source model, the judge) are built once with
+    every core instead of by one process while the others wait on the cache's
+    lock; the rest then fan out. Local processes share the cores through
+    threads files, re-shared as points start and end.
+    """
     nb, points, fingerprint = sweep_points(notebook, grid, profile, parameters, out)
     out = points[0]["dir"].parent
     out.mkdir(parents=True, exist_ok=True)
-    threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
-    records, failed = {}, []
+    records, todo = {}, []
+    for i, p in enumerate(points):
+        record = None if force else up_to_date(p, fingerprint)
+        if record is None:
+            todo.append(i)
+        else:
+            records[i] = record
+            print(f"{nb.stem} {p['dir'].name:<40} up to date", flush=True)
+    local = scheduler is None and jobs > 1
+    files = {i: out / f".threads-{i}.txt" for i in todo}
     with make_executor(jobs, scheduler) as ex:
-        futures = {}
-        for i, p in enumerate(points):
-            record = None if force else up_to_date(p, fingerprint)
-            if record is not None:
-                records[i] = record
-                print(f"{nb.stem} {p['dir'].name:<40} up to date", flush=True)
-            else:
-                env = kernel_env(p["dir"] / "results", profile, threads)
-                futures[ex.submit(run_point, nb, p, fingerprint, env)] = i
-        for f in cf.as_completed(futures):
-            i, p = futures[f], points[futures[f]]
-            try:
-                records[i] = f.result()
-            except Exception as exc:  # the worker itself died
-                records[i] = {"status": "failed", "seconds": 0.0, "ename": type(exc).__name__,
-                              "evalue": str(exc), "params": p["params"]}
-            if records[i]["status"] == "ok":
-                print(f"{nb.stem} {p['dir'].name:<40} {records[i]['seconds']:6.1f} s", flush=True)
-            else:
-                failed.append(p["dir"].name)
-                print(failure_text(f"{nb.stem} {p['dir'].name}", records[i], p["dir"] / nb.name), flush=True)
+        running: Dict[cf.Future, int] = {}
+        while todo or running:
+            limit = 1 if len(records) == 0 and (jobs > 1 or scheduler) else (jobs if local else len(points))
+            for i in todo[:max(0, limit - len(running))]:
+                p = points[i]
+                env = kernel_env(p["dir"] / "results", profile, threads_file=files[i] if local else None)
+                running[ex.submit(run_point, nb, p, fingerprint, env)] = i
+            todo = [i for i in todo if i not in running.values()]
+            if local:
+                share_threads(sorted(running.values()), files)
+            done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+            for f in done:
+                i = running.pop(f)
+                records[i] = _finished(nb, f, points[i])
+    for f in files.values():
+        with contextlib.suppress(OSError):
+            f.unlink()
+    failed = [points[i]["dir"].name for i, r in sorted(records.items()) if r["status"] != "ok"]
     return _collect(nb, points, records, failed, out, plot)
+
+
+def _finished(nb: Path, future: cf.Future, p: Dict[str, Any]) -> Dict[str, Any]:
+    """A finished point's record (a dead worker gives a failed one), printed."""
+    try:
+        record = future.result()
+    except Exception as exc:  # the worker itself died
+        record = {"status": "failed", "seconds": 0.0, "ename": type(exc).__name__, "evalue": str(exc),
+                  "params": p["params"]}
+    if record["status"] == "ok":
+        print(f"{nb.stem} {p['dir'].name:<40} {record['seconds']:6.1f} s", flush=True)
+    else:
+        print(failure_text(f"{nb.stem} {p['dir'].name}", record, p["dir"] / nb.name), flush=True)
+    return record
 
 
 def _collect(nb: Path, points, records, failed, out: Path, plot: bool) -> Path:

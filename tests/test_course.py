@@ -50,7 +50,7 @@ def test_from_notebook_refuses_an_injected_unknown_or_mistyped_parameter():
 
 # ---- running, failing, the environment ---------------------------------------------------------
 
-def test_notebooks_run_by_dependencies_with_the_environment_untouched(tmp_path, monkeypatch):
+def test_notebooks_run_by_dependencies_with_the_environment_untouched(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("ERRLIB_THREADS", raising=False)
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     nbs = [write_fake(tmp_path / "nb" / name, sleep=1.0) for name in ("01_a.ipynb", "02_b.ipynb", "06_c.ipynb")]
@@ -64,7 +64,10 @@ def test_notebooks_run_by_dependencies_with_the_environment_untouched(tmp_path, 
         assert r["settings"]["seed"] == 3 and r["settings"]["env"]["ERRLIB_PROFILE"] == "smoke"
         assert r["settings"]["env"]["OMP_WAIT_POLICY"] == "PASSIVE"
     threads = max(1, (os.cpu_count() or 1) // 2)
-    assert runs["01_a"]["settings"]["env"]["ERRLIB_THREADS"] == str(threads), "two at once share the cores"
+    printed = capsys.readouterr().out
+    assert f"01_a{' ' * 36} start ({threads} threads)" in printed, "two at once share the cores"
+    assert runs["01_a"]["settings"]["env"]["ERRLIB_THREADS_FILE"], "each kernel re-reads its share from a file"
+    assert "ahead:" not in printed, "ahead jobs are planned for the course's own notebooks only"
     assert doc["course_seconds"] > 0 and 0 < doc["cpu_utilisation"] <= 1.05
     assert all(doc["notebooks"][k]["status"] == "ok" and doc["notebooks"][k]["seconds"] > 0 for k in runs)
     assert doc["notebooks"]["01_a"]["kinds"]["mean_norm"] == "norm"

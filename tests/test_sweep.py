@@ -102,3 +102,17 @@ def test_a_two_worker_dask_cluster_runs_the_sweep(fake, tmp_path, capsys):
             sweep(str(fake), {"eps": [-1.0, 1.0, 2.0]}, profile="smoke", out=out,
                   scheduler=cluster.scheduler_address, plot=False)
     _failing_grid_checks(out, capsys)
+
+
+def test_the_first_point_runs_alone_then_the_rest_fan_out_sharing_the_cores(tmp_path):
+    fake = write_fake(tmp_path / "nb" / "04_fake.ipynb", sleep=2.0)
+    out = tmp_path / "sweep"
+    sweep(str(fake), {"eps": [1.0, 2.0, 3.0]}, profile="smoke", out=out, jobs=2, plot=False)
+    runs = {}
+    for p in _points(out):
+        saved = json.loads((out / p["point"] / "results" / "04_fake.json").read_text())
+        runs[p["grid"]["eps"]] = (saved["values"]["start"], saved["values"]["end"], saved["settings"]["env"])
+    assert min(runs[2.0][0], runs[3.0][0]) >= runs[1.0][1], "the first point builds the shared stages alone"
+    assert max(runs[2.0][0], runs[3.0][0]) < min(runs[2.0][1], runs[3.0][1]), "then the others run together"
+    files = [env["ERRLIB_THREADS_FILE"] for _, _, env in runs.values()]
+    assert all(files) and not any(os.path.exists(f) for f in files), "threads files are used, then removed"

@@ -74,14 +74,14 @@ def schedule(ex, works: Dict[str, Work], doc, out, jobs, save: Callable[[Path, D
             pending.pop(w.name)
             status[w.name] = "skipped"
             entry(w).update(status="skipped", error="a notebook it waits for failed")
-            print(f"{w.name:<40} skipped: a notebook it waits for failed", flush=True)
+            print(f"{_label(w):<40} skipped: a notebook it waits for failed", flush=True)
         ready = sorted((w for w in pending.values() if all(a in status for a in w.after)), key=lambda w: w.rank)
         start = ready[:max(0, jobs - len(running))]
         counts = _share(list(running.values()) + start, files) if start else {}
         for w in start:
             env = kernel_env(out / "results", doc["profile"], threads_file=files[w.name])
             shown = os.environ.get("ERRLIB_THREADS") or counts[w.name]
-            print(f"{('' if w.notebook else 'ahead: ') + w.name:<40} start ({shown} threads)", flush=True)
+            print(f"{_label(w):<40} start ({shown} threads)", flush=True)
             running[ex.submit(w.run, env)] = pending.pop(w.name)
             entry(w).update(status="running")
         if not running:
@@ -98,18 +98,22 @@ def schedule(ex, works: Dict[str, Work], doc, out, jobs, save: Callable[[Path, D
     shutil.rmtree(thread_dir, ignore_errors=True)
 
 
+def _label(w: Work) -> str:
+    return f"{w.name}.ipynb" if w.notebook else f"ahead: {w.name}"
+
+
 def _record(w: Work, future: cf.Future, entry: Dict[str, Any], out: Path) -> str:
     """Store finished work's outcome in its results entry and print it; return its status."""
     try:
         result = future.result()
     except Exception as exc:  # the worker process itself died
         result = {"status": "failed", "seconds": 0.0, "ename": type(exc).__name__, "evalue": str(exc)}
-    label = w.name if w.notebook else f"ahead: {w.name}"
+    label = _label(w)
     if result["status"] != "ok":
         entry.update(status="failed", seconds=result["seconds"],
                      error=f"{result['ename']}: {result['evalue']}"[-2000:], cell=result.get("cell"))
         if w.notebook:
-            print(failure_text(w.name, result, out / f"{w.name}.ipynb"), flush=True)
+            print(failure_text(label, result, out / label), flush=True)
         else:
             print(f"{label:<40} FAILED: {entry['error']} (log: {result.get('log', '—')}); "
                   "the notebook that wanted it builds what it needs", flush=True)

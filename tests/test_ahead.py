@@ -46,7 +46,8 @@ def test_a_job_gets_the_settings_its_notebook_resolves(tmp_path):
     assert target == "errlib.leakage:headline_row" and name == "04 seed 1"
     assert cfg == resolve("smoke", eps=2.0).replace(seed=1).to_dict()
     nb, point, fingerprint, profile = jobs["07 eps=4.0"].run.args
-    _, points, fp = sweep_points("04", *eps_sweep_plan(resolve("smoke", eps=2.0)), "smoke")
+    grid, fixed = eps_sweep_plan(resolve("smoke", eps=2.0))
+    _, points, fp = sweep_points("04", grid, "smoke", fixed)
     assert point["dir"] == points[0]["dir"] and point["params"] == points[0]["params"] and fingerprint == fp
 
 

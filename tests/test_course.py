@@ -65,7 +65,7 @@ def test_notebooks_run_by_dependencies_with_the_environment_untouched(tmp_path, 
         assert r["settings"]["env"]["OMP_WAIT_POLICY"] == "PASSIVE"
     threads = max(1, (os.cpu_count() or 1) // 2)
     printed = capsys.readouterr().out
-    assert f"01_a{' ' * 36} start ({threads} threads)" in printed, "two at once share the cores"
+    assert f"01_a.ipynb{' ' * 30} start ({threads} threads)" in printed, "two at once share the cores"
     assert runs["01_a"]["settings"]["env"]["ERRLIB_THREADS_FILE"], "each kernel re-reads its share from a file"
     assert "ahead:" not in printed, "ahead jobs are planned for the course's own notebooks only"
     assert doc["course_seconds"] > 0 and 0 < doc["cpu_utilisation"] <= 1.05

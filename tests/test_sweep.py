@@ -105,7 +105,7 @@ def test_a_two_worker_dask_cluster_runs_the_sweep(fake, tmp_path, capsys):
 
 
 def test_the_first_point_runs_alone_then_the_rest_fan_out_sharing_the_cores(tmp_path):
-    fake = write_fake(tmp_path / "nb" / "04_fake.ipynb", sleep=2.0)
+    fake = write_fake(tmp_path / "nb" / "04_fake.ipynb", sleep=5.0)  # longer than a worker's start
     out = tmp_path / "sweep"
     sweep(str(fake), {"eps": [1.0, 2.0, 3.0]}, profile="smoke", out=out, jobs=2, plot=False)
     runs = {}

@@ -7,7 +7,8 @@ One module per idea: :mod:`~errlib.data`, :mod:`~errlib.models`,
 (the robust judge and leakage-controlled students), :mod:`~errlib.wallace`
 (Part II), :mod:`~errlib.controls`, :mod:`~errlib.toy`, :mod:`~errlib.plotting`,
 :mod:`~errlib.toy_plots`, :mod:`~errlib.report`, :mod:`~errlib.reference`,
-:mod:`~errlib.course` (with :mod:`~errlib.runner` and :mod:`~errlib.sweep`),
+:mod:`~errlib.course` (with :mod:`~errlib.runner`, :mod:`~errlib.sweep`,
+:mod:`~errlib.scheduler` and :mod:`~errlib.ahead`),
 :mod:`~errlib.site`, :mod:`~errlib.exercises` (with
 reference answers in :mod:`~errlib.solutions`), :mod:`~errlib.progress`.
 """

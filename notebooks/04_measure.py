@@ -59,9 +59,10 @@
 # **Prerequisites.** Notebook 03 (the students; rebuilt from the cache if you skip it). A
 # binomial proportion and its standard error.
 #
-# **Time.** Running it: about 10-12 minutes once 01-03 have run (two more seeds of the whole
-# experiment, and the leakage-controlled students) on a 2-core laptop CPU (default profile),
-# seconds once cached. Studying it: about 20
+# **Time.** Running it once 01-03 have run: about 12 minutes of one core of a laptop CPU (two
+# more seeds of the whole experiment, 5 minutes each, and seed 0's leakage-controlled
+# students, 2), so several minutes with two cores (default profile); seconds once cached, and
+# seconds in `make course`, which starts that work early beside 02 and 03. Studying it: about 20
 # minutes, plus 15 for the exercises.
 #
 # **Sources.** The course's own reference, [`docs/reference.md`](../docs/reference.md) (§1
@@ -193,7 +194,8 @@ for name, a in acc.items():
 # ## Over seeds: how much of the result is the draw?
 # `leakage.headline_row(cfg)` builds (or loads) everything for one seed: the source model,
 # D_rand and D_det, their students, the judge's reading and the leakage-controlled students
-# below. Seed `seed` is the run above, already cached; the others are computed now.
+# below. Seed `seed` is the run above, already cached; the others are computed now (or
+# loaded: `make course` starts them early, beside notebooks 02 and 03).
 
 # %%
 judge = leakage.get_judge(cfg)

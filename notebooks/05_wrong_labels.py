@@ -74,8 +74,8 @@
 # **Prerequisites.** Part I (notebooks 01-04), at least its idea. The cross-domain part
 # reuses notebook 01's MNIST source model (rebuilt if missing).
 #
-# **Time.** Running it: about 2-3 minutes (less once notebook 01 has trained the MNIST
-# source model) on a 2-core laptop CPU (default profile), seconds once cached. Studying it:
+# **Time.** Running it: about 2 minutes of one core of a laptop CPU once notebook 01 has
+# trained the MNIST source model (default profile), less with both cores, seconds once cached. Studying it:
 # about 30 minutes, plus 15 for the exercises.
 #
 # **Sources.** The course's own reference, [`docs/reference.md`](../docs/reference.md) (§3

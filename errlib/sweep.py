@@ -181,9 +181,9 @@ def sweep(notebook: str, grid: Dict[str, Sequence[Any]], profile: str = "default
     """Run ``notebook`` once per point of ``grid`` (cartesian product); return the CSV path.
 
     With ``jobs > 1`` or a ``scheduler`` the first point to run goes alone, so the
-    stages every point shares (the source model, the judge) are built once with
-    every core instead of by one process while the others wait on the cache's
-    lock; the rest then fan out. Local processes share the cores through
+    stages every point shares (for notebook 04: the source model, the judge) are
+    built once with every core instead of by one process while the others wait on
+    the cache's lock; the rest then fan out. Local processes share the cores through
     threads files, re-shared as points start and end.
     """
     nb, points, fingerprint = sweep_points(notebook, grid, profile, parameters, out)

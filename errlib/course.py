@@ -216,7 +216,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     r.add_argument("--no-ahead", action="store_true",
                    help="start no work ahead of the notebook that needs it (errlib.ahead)")
     r.add_argument("--jobs", type=int, default=None,
-                   help=f"notebooks at once, by their dependencies (default {default_jobs()} here)")
+                   help=f"processes at once (notebooks and ahead jobs), by their dependencies "
+                        f"(default {default_jobs()} here)")
     sw = sub.add_parser("sweep", help="rerun one notebook over a grid of parameters")
     sw.add_argument("notebook", help="notebook number or name, e.g. 04")
     add_profile_argument(sw)

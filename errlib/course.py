@@ -36,7 +36,6 @@ changed (kernels get theirs at start).
 from __future__ import annotations
 
 import argparse
-import concurrent.futures as cf
 import contextlib
 import hashlib
 import json
@@ -158,7 +157,8 @@ def run_course(profile: str = "default", only: Optional[Sequence[str]] = None,
     out.mkdir(parents=True, exist_ok=True)
     previous = json.loads((out / "results.json").read_text()) if (out / "results.json").exists() else {}
     doc: Dict[str, Any] = {"profile": profile, "parameters": dict(parameters or {}),
-                           "notebooks": dict(previous.get("notebooks", {})), "jobs": jobs,
+                           "notebooks": dict(previous.get("notebooks", {})),
+                           "ahead": dict(previous.get("ahead", {})), "jobs": jobs,
                            "cores": os.cpu_count()}
     code, t0 = errlib_fingerprint(), time.perf_counter()
     pending, deps = {}, _depends(nbs)
@@ -175,7 +175,7 @@ def run_course(profile: str = "default", only: Optional[Sequence[str]] = None,
     works = plan_works(pending, deps, shares, out, timeout, html, ahead_jobs)
     for nb, fp in pending.items():
         doc["notebooks"][nb.stem] = {"status": "pending", "fingerprint": fp}
-    doc["ahead"] = {j.name: {"status": "pending"} for j in ahead_jobs}
+    doc["ahead"].update({j.name: {"status": "pending"} for j in ahead_jobs})  # earlier runs' stay, as notebooks
     with CpuMeter() as cpu, make_executor(min(jobs, max(1, len(works)))) as ex:
         schedule(ex, works, doc, out, jobs, save=_write)
     wall = time.perf_counter() - t0

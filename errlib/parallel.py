@@ -57,25 +57,35 @@ def _env_threads() -> Optional[int]:
     return int(value)
 
 
+_pinned = 0  # how many explicit num_threads(n) blocks are open: inside one, the environment is not applied
+
+
 @contextlib.contextmanager
 def num_threads(n: Optional[int] = None):
     """Run the block with ``n`` CPU threads (default ``$ERRLIB_THREADS``; neither: unchanged).
 
     ``n`` is torch's intra-op thread count inside the block, and the number of
-    workers :func:`cpu_workers` grants. On a CPU shared with other jobs, torch's
-    own parallel operations wait for all their threads to be scheduled, so
-    ``ERRLIB_THREADS=1`` can be faster there (``benchmarks/README.md``). The
-    count is restored afterwards.
+    workers :func:`cpu_workers` grants. An explicit ``n`` wins over the
+    environment for the whole block: the calls inside it that would read
+    ``$ERRLIB_THREADS`` or its file (every ``fit``, ``predict`` and ``pgd``)
+    keep ``n``; the toy's attack needs that, since its model must see the whole
+    batch. On a CPU shared with other jobs, torch's own parallel operations wait
+    for all their threads to be scheduled, so ``ERRLIB_THREADS=1`` can be faster
+    there (``benchmarks/README.md``). The count is restored afterwards.
     """
-    n = _env_threads() if n is None else n
+    global _pinned
+    explicit = n is not None
+    n = n if explicit else (None if _pinned else _env_threads())
     if not n:
         yield
         return
     old = torch.get_num_threads()
     torch.set_num_threads(n)
+    _pinned += explicit
     try:
         yield
     finally:
+        _pinned -= explicit
         torch.set_num_threads(old)
 
 
@@ -136,8 +146,9 @@ def reuse_freed_memory() -> bool:
 
 def refresh_threads() -> int:
     """Apply the current thread count (:func:`_env_threads`, re-read) inside a running
-    :func:`num_threads` block, for long loops; return torch's thread count."""
-    n = _env_threads()
+    :func:`num_threads` block, for long loops (not inside an explicit ``num_threads(n)``);
+    return torch's thread count."""
+    n = None if _pinned else _env_threads()
     if n and n != torch.get_num_threads():
         torch.set_num_threads(n)
     return torch.get_num_threads()

@@ -117,3 +117,14 @@ def test_a_threads_file_sets_the_count_and_is_reread(tmp_path, monkeypatch):
         path.write_text("not a number")
         assert parallel.refresh_threads() == 3
     assert torch.get_num_threads() == before
+
+
+def test_an_explicit_thread_count_wins_over_the_threads_file(tmp_path, monkeypatch):
+    path = tmp_path / "threads.txt"
+    path.write_text("2")
+    monkeypatch.setenv("ERRLIB_THREADS_FILE", str(path))
+    with parallel.num_threads(1):  # as the toy's attack: its model must see the whole batch
+        with parallel.num_threads():  # what fit, predict and pgd open
+            assert parallel.refresh_threads() == 1 and parallel.cpu_workers(torch.device("cpu")) == 1
+    with parallel.num_threads():
+        assert parallel.cpu_workers(torch.device("cpu")) == 2, "outside it the file applies"

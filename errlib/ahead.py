@@ -8,7 +8,7 @@ another process, and the notebook then loads it. :func:`plan` lists these jobs
 for the notebooks of a run:
 
 * ``judge``: the robust judge that 02, 04 and 07 read, at once;
-* ``04 seed 0 leakage``: seed 0's leakage-controlled students
+* ``04 seed 0 leakage``: the first seed's leakage-controlled students
   (:func:`errlib.leakage.build_controlled_students`), once 02 has built the
   error sets, beside 03;
 * ``04 seed s``: each further seed's whole headline row
@@ -39,7 +39,7 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 # Which ready work starts first, lowest first. The chain 01 -> 02 -> 03 -> 04 -> 07 sets the course's
 # length, so it and the jobs it waits for lead; 05 and 06 fill the cores that are left.
-RANK = {"01": 0, "judge": 1, "02": 2, "03": 3, "04 seed 0 leakage": 4, "04": 5, "07": 6,
+RANK = {"01": 0, "judge": 1, "02": 2, "03": 3, "04 leakage": 4, "04": 5, "07": 6,
         "04 seed": 10, "07 eps": 20, "05": 30, "06": 40}
 
 
@@ -76,8 +76,8 @@ def plan(profile: str, shares: Dict[str, Dict[str, Any]], out: Path) -> List[Ahe
                                                                              cfg.to_dict(), "judge")))
     if "04" in shares:
         cfg = _config(profile, shares["04"])
-        name = "04 seed 0 leakage"
-        jobs.append(AheadJob(name, RANK[name], ("02", "judge"), "04", functools.partial(
+        name = f"04 seed {cfg.seed} leakage"
+        jobs.append(AheadJob(name, RANK["04 leakage"], ("02", "judge"), "04", functools.partial(
             call, "errlib.leakage:build_controlled_students", cfg.to_dict(), name)))
         for s in range(cfg.seed + 1, cfg.seed + cfg.n_seeds):
             name = f"04 seed {s}"

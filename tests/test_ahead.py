@@ -36,7 +36,7 @@ def test_plan_lists_each_notebooks_early_work_and_what_it_waits_for(tmp_path):
 def test_plan_covers_only_the_notebooks_in_the_run(tmp_path):
     assert ahead.plan("smoke", {"01": {}, "05": {}, "06": {}}, tmp_path) == []
     assert set(_by_name(ahead.plan("smoke", {"04": {"seed": 5, "n_seeds": 3}}, tmp_path))) == {
-        "judge", "04 seed 0 leakage", "04 seed 6", "04 seed 7"}
+        "judge", "04 seed 5 leakage", "04 seed 6", "04 seed 7"}
 
 
 def test_a_job_gets_the_settings_its_notebook_resolves(tmp_path):

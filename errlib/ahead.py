@@ -91,17 +91,16 @@ def plan(profile: str, shares: Dict[str, Dict[str, Any]], out: Path) -> List[Ahe
             if up_to_date(p, fingerprint) is None:
                 name = "07 " + "__".join(f"{k}={v}" for k, v in p["grid"].items())
                 jobs.append(AheadJob(name, RANK["07 eps"] + i, ("01", "judge"), "07",
-                                     functools.partial(run_sweep_point, nb, p, fingerprint, profile)))
+                                     functools.partial(run_sweep_point, nb, p, fingerprint)))
     return jobs
 
 
-def run_sweep_point(nb: Path, point: Dict[str, Any], fingerprint: str, profile: str,
-                    env: Dict[str, str]) -> Dict[str, Any]:
-    """One sweep point, as :func:`errlib.sweep.sweep` runs it, with the runner's thread settings."""
-    from .sweep import kernel_env, run_point
+def run_sweep_point(nb: Path, point: Dict[str, Any], fingerprint: str, env: Dict[str, str]) -> Dict[str, Any]:
+    """One sweep point, as :func:`errlib.sweep.sweep` runs it, in the runner's kernel environment
+    with the point's own results folder."""
+    from .sweep import run_point
 
-    return run_point(nb, point, fingerprint, dict(kernel_env(point["dir"] / "results", profile), **{
-        k: v for k, v in env.items() if k.startswith("ERRLIB_THREADS")}))
+    return run_point(nb, point, fingerprint, dict(env, ERRLIB_RESULTS=str(point["dir"] / "results")))
 
 
 def run_call(target: str, cfg: Dict[str, Any], name: str, env: Dict[str, str], *,

@@ -84,23 +84,19 @@ def point_id(parameters: Dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
-def kernel_env(results: Path, profile: str, threads: Optional[int] = None,
-               threads_file: Optional[Path] = None) -> Dict[str, str]:
+def kernel_env(results: Path, profile: str, threads_file: Optional[Path] = None) -> Dict[str, str]:
     """The variables a notebook's kernel gets on top of the caller's environment.
 
-    ``threads``: a fixed thread count; ``threads_file``: a file whose count the
-    kernel re-reads as it runs (:func:`errlib.parallel.refresh_threads`). A
-    caller's own ``$ERRLIB_THREADS`` wins over both.
+    ``threads_file``: a file whose thread count the kernel re-reads as it runs
+    (:func:`errlib.parallel.refresh_threads`); a caller's own ``$ERRLIB_THREADS``
+    wins over it.
     """
     env = {"ERRLIB_RESULTS": str(results), "ERRLIB_PROFILE": profile,
            # idle OpenMP threads sleep instead of spinning, which kept torch 5-15x faster on a
            # 2-core machine shared with another job (measured by the Wallace chapter)
            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
-    if not os.environ.get("ERRLIB_THREADS"):
-        if threads:
-            env["ERRLIB_THREADS"] = str(threads)
-        if threads_file is not None:
-            env["ERRLIB_THREADS_FILE"] = str(threads_file)
+    if threads_file is not None and not os.environ.get("ERRLIB_THREADS"):
+        env["ERRLIB_THREADS_FILE"] = str(threads_file)
     return env
 
 
@@ -202,7 +198,8 @@ def sweep(notebook: str, grid: Dict[str, Sequence[Any]], profile: str = "default
     with make_executor(jobs, scheduler) as ex:
         running: Dict[cf.Future, int] = {}
         while todo or running:
-            limit = 1 if len(records) == 0 and (jobs > 1 or scheduler) else (jobs if local else len(points))
+            width = jobs if local else len(points)  # a cluster takes them all; inline runs one at a time anyway
+            limit = 1 if not records else width  # the first point alone builds the shared stages
             for i in todo[:max(0, limit - len(running))]:
                 p = points[i]
                 env = kernel_env(p["dir"] / "results", profile, threads_file=files[i] if local else None)

@@ -57,9 +57,9 @@
 # **Prerequisites.** Notebook 01 (the source model; it is rebuilt from the cache if you skip
 # it). Gradients with `torch.autograd`; the $L_2$ norm of a tensor.
 #
-# **Time.** Running it: about 3 minutes of one core of a laptop CPU (default profile: the two
-# attacks about 2, the robust judge's adversarial training about 1), less with both cores,
-# seconds once cached. Studying it: about 30 minutes, plus 20 for the exercises.
+# **Time.** Running it: a few minutes on a laptop CPU (default profile; the two attacks are
+# most of it, then the robust judge's adversarial training), seconds once cached; the
+# README's course table has the measured times. Studying it: about 30 minutes, plus 20 for the exercises.
 #
 # **Sources.** The course's own reference, [`docs/reference.md`](../docs/reference.md)
 # (§2.1-2.3 the construction and the attack, §9 leakage); the paper, Ilyas et al. 2019,

@@ -55,8 +55,8 @@
 # **Prerequisites.** Notebooks 01-02 (the error sets; rebuilt from the cache if you skip
 # them). What overfitting and generalisation mean.
 #
-# **Time.** Running it: about 1 minute of one core of a laptop CPU (default profile), less
-# with both cores, seconds once cached. Studying it: about 20 minutes, plus 15 for the exercises.
+# **Time.** Running it: a minute or two on a laptop CPU (default profile), seconds once
+# cached; the README's course table has the measured times. Studying it: about 20 minutes, plus 15 for the exercises.
 #
 # **Sources.** The course's own reference, [`docs/reference.md`](../docs/reference.md) (§2.1
 # and §2.4 training on D_rand / D_det, §6 what reproductions teach); the paper, Ilyas et al.

@@ -59,10 +59,10 @@
 # **Prerequisites.** Notebook 03 (the students; rebuilt from the cache if you skip it). A
 # binomial proportion and its standard error.
 #
-# **Time.** Running it once 01-03 have run: about 12 minutes of one core of a laptop CPU (two
-# more seeds of the whole experiment, 5 minutes each, and seed 0's leakage-controlled
-# students, 2), so several minutes with two cores (default profile); seconds once cached, and
-# seconds in `make course`, which starts that work early beside 02 and 03. Studying it: about 20
+# **Time.** Running it alone once 01-03 have run: several minutes on a laptop CPU (two more
+# seeds of the whole experiment and the leakage-controlled students; default profile);
+# seconds once cached, and seconds in `make course`, which starts that work early beside 02
+# and 03. The README's course table has the measured times. Studying it: about 20
 # minutes, plus 15 for the exercises.
 #
 # **Sources.** The course's own reference, [`docs/reference.md`](../docs/reference.md) (§1

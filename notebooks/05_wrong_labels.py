@@ -74,8 +74,9 @@
 # **Prerequisites.** Part I (notebooks 01-04), at least its idea. The cross-domain part
 # reuses notebook 01's MNIST source model (rebuilt if missing).
 #
-# **Time.** Running it: about 2 minutes of one core of a laptop CPU once notebook 01 has
-# trained the MNIST source model (default profile), less with both cores, seconds once cached. Studying it:
+# **Time.** Running it: a few minutes on a laptop CPU once notebook 01 has trained the MNIST
+# source model (default profile), seconds once cached; the README's course table has the
+# measured times. Studying it:
 # about 30 minutes, plus 15 for the exercises.
 #
 # **Sources.** The course's own reference, [`docs/reference.md`](../docs/reference.md) (§3

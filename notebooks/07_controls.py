@@ -59,10 +59,10 @@
 # **Prerequisites.** Notebooks 01-04 (all of Part I; their cache is reused). Notebooks 05-06
 # help with the discussion but are not needed to run this one.
 #
-# **Time.** Running it, reusing notebooks 01-04's cache: about 8 minutes of one core of a
-# laptop CPU (default profile: the controls about 4, the eps sweep's five runs of 04 about 4),
-# so 4-5 minutes with two cores; seconds once cached, and under 3 minutes in `make course`,
-# which starts the sweep early. Studying it: about 40 minutes, plus 20
+# **Time.** Running it alone, reusing notebooks 01-04's cache: several minutes on a laptop CPU
+# (default profile; the controls and the eps sweep's five runs of 04 about equally); seconds
+# once cached, and less in `make course`, which starts the sweep early. The README's course
+# table has the measured times. Studying it: about 40 minutes, plus 20
 # for the exercises.
 #
 # **Sources.** The course's own reference, [`docs/reference.md`](../docs/reference.md) (§2.5

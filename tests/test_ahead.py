@@ -45,7 +45,7 @@ def test_a_job_gets_the_settings_its_notebook_resolves(tmp_path):
     target, cfg, name = jobs["04 seed 1"].run.args
     assert target == "errlib.leakage:headline_row" and name == "04 seed 1"
     assert cfg == resolve("smoke", eps=2.0).replace(seed=1).to_dict()
-    nb, point, fingerprint, profile = jobs["07 eps=4.0"].run.args
+    nb, point, fingerprint = jobs["07 eps=4.0"].run.args
     grid, fixed = eps_sweep_plan(resolve("smoke", eps=2.0))
     _, points, fp = sweep_points("04", grid, "smoke", fixed)
     assert point["dir"] == points[0]["dir"] and point["params"] == points[0]["params"] and fingerprint == fp

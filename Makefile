@@ -25,7 +25,7 @@ $(SWEEP_STAMP): $(STAMP) requirements-sweep.txt
 # Run the course notebooks (papermill) on a profile: make course PROFILE=smoke|default|full [JOBS=N]
 # (notebooks run concurrently by their dependencies; JOBS=1 runs one at a time)
 course: $(STAMP)
-	$(PY) -m errlib.course run --profile $(PROFILE) $(if $(JOBS),--jobs $(JOBS))
+	$(PY) -m errlib.run.course run --profile $(PROFILE) $(if $(JOBS),--jobs $(JOBS))
 
 # Unit tests (with a 2-worker Dask cluster for the sweep), then every notebook on the smoke profile.
 test: $(STAMP) $(SWEEP_STAMP)
@@ -50,4 +50,4 @@ notebooks: $(STAMP)
 # present, so figures are in) into data/runs/slides/, with a local reveal.js so they open offline.
 slides: $(STAMP)
 	$(PY) -c "import importlib.util as u; raise SystemExit(u.find_spec('sphinx_revealjs') is None)" || $(PY) -m pip install --no-deps -r requirements-slides.txt
-	$(PY) -m errlib.site slides --profile $(PROFILE)
+	$(PY) -m errlib.run.site slides --profile $(PROFILE)

@@ -1,4 +1,4 @@
-"""Before/after figure for errlib.parallel.reuse_freed_memory (glibc's mmap and trim thresholds).
+"""Before/after figure for errlib.core.parallel.reuse_freed_memory (glibc's mmap and trim thresholds).
 
 The setting is process-wide and can only be compared across processes, so this
 script starts fresh Python processes, alternating ``ERRLIB_REUSE_MEMORY=0`` (glibc's
@@ -27,10 +27,10 @@ def workload() -> dict:
     """Run in a child process: seconds and minor page faults per call, per stage."""
     import torch
 
-    from errlib.attacks import pgd
-    from errlib.models import make_model
-    from errlib.parallel import reuse_freed_memory
-    from errlib.train import fit, predict
+    from errlib.core.attacks import pgd
+    from errlib.core.models import make_model
+    from errlib.core.parallel import reuse_freed_memory
+    from errlib.core.train import fit, predict
 
     gen = torch.Generator().manual_seed(0)
     X = (torch.rand(5120, 1, 28, 28, generator=gen) * 255).to(torch.uint8)

@@ -23,8 +23,8 @@ SIZES = {"full": dict(source_n=10000, n=512, steps=20, rounds=5),
 
 def contenders(model, x, labels, steps: int, out: dict) -> dict:
     """errlib's ``pgd`` and torchattacks' ``PGDL2``, each recording (success rate, max L2) in ``out``."""
-    from errlib.attacks import default_step_size, pgd
-    from errlib.train import predict
+    from errlib.core.attacks import default_step_size, pgd
+    from errlib.core.train import predict
 
     alpha = default_step_size(EPS, steps)
 
@@ -56,7 +56,7 @@ def contenders(model, x, labels, steps: int, out: dict) -> dict:
 
 
 def measure(args) -> dict:
-    from errlib.train import evaluate
+    from errlib.core.train import evaluate
 
     sz = SIZES["quick" if args.quick else "full"]
     rounds = args.rounds or sz["rounds"]

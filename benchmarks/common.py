@@ -96,7 +96,7 @@ def setup(args: argparse.Namespace) -> dict:
     os.environ.setdefault("ERRLIB_PROGRESS", "0")
     os.environ.setdefault("ERRLIB_DOWNLOAD", "0")
     try:  # process-wide: in force before any contender runs (its own figure: allocator.py)
-        from errlib.parallel import reuse_freed_memory
+        from errlib.core.parallel import reuse_freed_memory
         reuse = reuse_freed_memory()
     except ImportError:  # a baseline from before the setting existed
         reuse = None
@@ -159,15 +159,15 @@ def fmt(x: Optional[float], spec: str = ".2f", suffix: str = "x") -> str:
 
 def mnist():
     """MNIST's training and test sets as uint8 tensors (from ``$ERRLIB_DATA``)."""
-    from errlib.data import load_dataset
+    from errlib.core.data import load_dataset
 
     return load_dataset("mnist", train=True), load_dataset("mnist", train=False)
 
 
 def source_model(X: torch.Tensor, y: torch.Tensor, n: int) -> torch.nn.Module:
     """The course CNN trained for one epoch on ``n`` MNIST images (so attacks are meaningful)."""
-    from errlib.models import make_model
-    from errlib.train import fit
+    from errlib.core.models import make_model
+    from errlib.core.train import fit
 
     model = make_model("cnn", "mnist", seed=0)
     t0 = time.perf_counter()
@@ -179,7 +179,7 @@ def source_model(X: torch.Tensor, y: torch.Tensor, n: int) -> torch.nn.Module:
 
 def attack_inputs(Xt: torch.Tensor, yt: torch.Tensor, n: int):
     """``n`` test images in [0, 1] and a uniformly random wrong class for each (seed 0)."""
-    from errlib.data import to_float
-    from errlib.errsets import make_targets
+    from errlib.core.data import to_float
+    from errlib.stages.errsets import make_targets
 
     return to_float(Xt[:n]), make_targets(yt[:n], "other", 10, seed=0)

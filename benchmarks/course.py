@@ -41,7 +41,7 @@ def read(path: Optional[str]) -> dict:
     return res
 
 
-OPTIONS = {"--course-results": "results.json of `python -m errlib.course run --profile default`"}
+OPTIONS = {"--course-results": "results.json of `python -m errlib.run.course run --profile default`"}
 
 
 def measure(args) -> dict:

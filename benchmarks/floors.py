@@ -28,7 +28,7 @@ ATTACK_TARGET = 3.0  # the attack within 3x its FLOP floor (issue 15)
 
 
 def matmul_flops(n: int, reps: int, nthreads: int) -> float:
-    from errlib.parallel import num_threads
+    from errlib.core.parallel import num_threads
 
     a, b = torch.randn(n, n), torch.randn(n, n)
     with num_threads(nthreads):
@@ -45,7 +45,7 @@ def model_flops() -> dict:
     """FLOPs per image of the course CNN (convolutions and matmuls; elementwise work not counted)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from errlib.models import make_model
+    from errlib.core.models import make_model
 
     B = 64
     model = make_model("cnn", "mnist", seed=0)
@@ -73,7 +73,7 @@ def model_flops() -> dict:
 
 def stages(fl: dict, peak: float, fit_ips: float, atk_ips: float) -> dict:
     """The default profile's three big stages: work, FLOPs, limit and measured seconds."""
-    from errlib.config import resolve
+    from errlib.stages.config import resolve
 
     p = resolve("default")
     n_train, n_sets = p.n_train or 60000, 2  # the whole MNIST training set; two error sets (det, rand)

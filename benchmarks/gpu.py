@@ -31,10 +31,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from errlib.attacks import pgd  # noqa: E402
-from errlib.config import resolve  # noqa: E402
-from errlib.models import make_model  # noqa: E402
-from errlib.train import fit, predict  # noqa: E402
+from errlib.core.attacks import pgd  # noqa: E402
+from errlib.stages.config import resolve  # noqa: E402
+from errlib.core.models import make_model  # noqa: E402
+from errlib.core.train import fit, predict  # noqa: E402
 
 
 def timed(fn):

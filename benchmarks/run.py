@@ -47,7 +47,7 @@ def arguments(argv):
     ap.add_argument("--baseline-rounds", type=int, default=None,
                     help="process pairs for the before/after figures (default 3, --quick 1)")
     ap.add_argument("--course-results", default=None,
-                    help="results.json of `python -m errlib.course run --profile default` (course seconds)")
+                    help="results.json of `python -m errlib.run.course run --profile default` (course seconds)")
     ap.add_argument("--only", nargs="+", choices=list(BENCHMARKS), default=None, help="run only these files")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results.json"), help="JSON output path")
     return ap.parse_args(argv)

@@ -4,7 +4,7 @@
     ERRLIB_DATA=/path/to/data python benchmarks/settings.py [--quick] [--out FILE]
 
 ``threads``: errlib's attack and training epoch at 1 intra-op thread against
-torch's default count (``errlib.parallel.num_threads``), interleaved; on a loaded
+torch's default count (``errlib.core.parallel.num_threads``), interleaved; on a loaded
 machine OpenMP hand-offs dominate. ``attack_batch``: errlib's attack throughput at
 batch sizes 256, 512 (the default profile's ``attack_batch_size``) and 1024.
 """
@@ -20,8 +20,8 @@ BATCHES = (256, 512, 1024)
 
 
 def attack(model, x, labels, steps: int, batch_size: int, nthreads=None):
-    from errlib.attacks import pgd
-    from errlib.parallel import num_threads
+    from errlib.core.attacks import pgd
+    from errlib.core.parallel import num_threads
 
     def run():
         with num_threads(nthreads):
@@ -30,9 +30,9 @@ def attack(model, x, labels, steps: int, batch_size: int, nthreads=None):
 
 
 def epoch(X, y, nthreads):
-    from errlib.models import make_model
-    from errlib.parallel import num_threads
-    from errlib.train import fit
+    from errlib.core.models import make_model
+    from errlib.core.parallel import num_threads
+    from errlib.core.train import fit
 
     def run():
         with num_threads(nthreads):

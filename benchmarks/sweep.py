@@ -3,7 +3,7 @@
 
     ERRLIB_DATA=/path/to/data python benchmarks/sweep.py [--quick] [--rounds 2] [--out FILE]
 
-Each run is ``python -m errlib.course sweep 04 --profile smoke --grid eps 4 4.5 5 5.5 6
+Each run is ``python -m errlib.run.course sweep 04 --profile smoke --grid eps 4 4.5 5 5.5 6
 --jobs N --out <tmp> --force`` in a fresh process with a fresh, empty run cache
 (``ERRLIB_RUNS``), so both pay for the stages the grid points share, as a new
 sweep does; the two job counts alternate, their order rotated each round, and
@@ -40,7 +40,7 @@ TARGET = 1.3  # sweep_jobs_speedup on 2 cores (issue 15)
 
 
 def command(grid, jobs: int, out: Path) -> list:
-    return [sys.executable, "-m", "errlib.course", "sweep", "04", "--profile", "smoke", "--grid", "eps", *grid,
+    return [sys.executable, "-m", "errlib.run.course", "sweep", "04", "--profile", "smoke", "--grid", "eps", *grid,
             "--jobs", str(jobs), "--out", str(out), "--force"]
 
 
@@ -55,12 +55,12 @@ def env_for(runs: Path, threads: Optional[int]) -> dict:
 def unsupported(threads: Optional[int]) -> Optional[str]:
     """Why this errlib's sweep cannot be timed with ``--jobs`` (None: it can)."""
     with tempfile.TemporaryDirectory() as tmp:
-        got = subprocess.run([sys.executable, "-m", "errlib.course", "sweep", "--help"], capture_output=True,
+        got = subprocess.run([sys.executable, "-m", "errlib.run.course", "sweep", "--help"], capture_output=True,
                              text=True, env=env_for(Path(tmp), threads), cwd=tmp)
     if got.returncode != 0:
-        return f"`python -m errlib.course sweep --help` failed: {got.stderr.strip()[-300:]}"
+        return f"`python -m errlib.run.course sweep --help` failed: {got.stderr.strip()[-300:]}"
     if "--jobs" not in got.stdout:
-        return "errlib.course sweep has no --jobs option (not in its --help)"
+        return "errlib.run.course sweep has no --jobs option (not in its --help)"
     return None
 
 

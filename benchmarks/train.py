@@ -4,7 +4,7 @@
     ERRLIB_DATA=/path/to/data python benchmarks/train.py [--quick] [--out FILE]
 
 All train the course CNN from the same initial weights for one epoch, batch 128,
-Adam 1e-3: ``errlib.train.fit``; ``bare``, the textbook loop on the same uint8
+Adam 1e-3: ``errlib.core.train.fit``; ``bare``, the textbook loop on the same uint8
 tensors (shuffled index slices, float on the fly); ``dataloader_w0``/``_w1``, a
 DataLoader over ``torchvision.datasets.MNIST`` with ``ToTensor`` (num_workers 0
 and 1, the faster reported as ``dataloader``); ``mnist_example``, the PyTorch
@@ -52,7 +52,7 @@ def loaders(n: int) -> dict:
     import torchvision
     from torchvision import transforms
 
-    from errlib.data import data_root, dataset_info
+    from errlib.core.data import data_root, dataset_info
 
     def loader(transform, num_workers):
         ds = torchvision.datasets.MNIST(root=str(data_root()), train=True, download=False, transform=transform)
@@ -66,8 +66,8 @@ def loaders(n: int) -> dict:
 
 
 def contenders(X, y, only) -> dict:
-    from errlib.models import make_model
-    from errlib.train import fit
+    from errlib.core.models import make_model
+    from errlib.core.train import fit
 
     def fresh():
         return make_model("cnn", "mnist", seed=0)
@@ -84,8 +84,8 @@ def contenders(X, y, only) -> dict:
 
 
 def measure(args) -> dict:
-    from errlib.train import fit
-    from errlib.models import make_model
+    from errlib.core.train import fit
+    from errlib.core.models import make_model
 
     sz = SIZES["quick" if args.quick else "full"]
     rounds = args.rounds or sz["rounds"]

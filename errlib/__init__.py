@@ -1,15 +1,43 @@
 """errlib: learning from adversarial errors, as a course.
 
-One module per idea: :mod:`~errlib.data`, :mod:`~errlib.models`,
-:mod:`~errlib.train`, :mod:`~errlib.parallel`, :mod:`~errlib.attacks`,
-:mod:`~errlib.errsets`, :mod:`~errlib.seeds`, :mod:`~errlib.cache`,
-:mod:`~errlib.config`, :mod:`~errlib.pipeline` (Part I), :mod:`~errlib.leakage`
-(the robust judge and leakage-controlled students), :mod:`~errlib.wallace`
-(Part II), :mod:`~errlib.controls`, :mod:`~errlib.toy`, :mod:`~errlib.plotting`,
-:mod:`~errlib.toy_plots`, :mod:`~errlib.report`, :mod:`~errlib.reference`,
-:mod:`~errlib.course` (with :mod:`~errlib.runner`, :mod:`~errlib.sweep`,
-:mod:`~errlib.scheduler` and :mod:`~errlib.ahead`),
-:mod:`~errlib.site`, :mod:`~errlib.exercises` (with
-reference answers in :mod:`~errlib.solutions`), :mod:`~errlib.progress`.
+Four sub-packages, each importing only from the ones before it (``tests/test_layout.py`` checks):
+
+- :mod:`errlib.core`: the ML primitives, knowing nothing of the course: ``data``, ``models``,
+  ``train``, ``attacks``, ``seeds``, ``progress``, ``parallel``.
+- :mod:`errlib.stages`: the science as cached stages built from core: ``cache``, ``config``,
+  ``errsets``, ``pipeline`` (Part I and the stage toolkit), ``leakage``, ``wallace`` (Part II),
+  ``controls``, ``toy``, ``reference``.
+- :mod:`errlib.teach`: what a learner sees besides numbers: ``plotting``, ``toy_plots``,
+  ``exercises`` and their reference ``solutions``.
+- :mod:`errlib.run`: the machinery that executes the course: ``course`` (the command line),
+  ``runner``, ``scheduler``, ``ahead``, ``sweep``, ``report``, ``site``.
+
+The direction is the point: a change to how the course is run or taught cannot change a number,
+and the stages that make numbers never reach up into the machinery that schedules them.
+
+A short public face keeps notebook imports stable: ``from errlib import pipeline, plotting``
+loads ``errlib.stages.pipeline`` and ``errlib.teach.plotting`` on first use.
 """
+import importlib
+
 __version__ = "0.1.0"
+
+LAYOUT = {
+    "core": ("data", "models", "train", "attacks", "seeds", "progress", "parallel"),
+    "stages": ("cache", "config", "errsets", "pipeline", "leakage", "wallace", "controls", "toy",
+               "reference"),
+    "teach": ("plotting", "toy_plots", "exercises", "solutions"),
+    "run": ("course", "runner", "scheduler", "ahead", "sweep", "report", "site"),
+}
+_HOME = {module: package for package, modules in LAYOUT.items() for module in modules}
+
+
+def __getattr__(name: str):
+    """``errlib.<module>`` -> ``errlib.<sub-package>.<module>``, imported on first use."""
+    if name in _HOME:
+        return importlib.import_module(f"{__name__}.{_HOME[name]}.{name}")
+    raise AttributeError(f"module 'errlib' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_HOME))

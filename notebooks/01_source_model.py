@@ -76,7 +76,7 @@ if "google.colab" in sys.modules:
     import os
     import subprocess
 
-    REPO = "YOUR-ORG/errlib"  # errlib.site.GITHUB_REPO: a placeholder until the course is published (README)
+    REPO = "YOUR-ORG/errlib"  # errlib.run.site.GITHUB_REPO: a placeholder until the course is published (README)
     if not os.path.isdir("/content/errlib"):
         subprocess.run(["git", "clone", "--depth", "1", f"https://github.com/{REPO}.git", "/content/errlib"],
                        check=True)
@@ -93,7 +93,7 @@ import torch
 
 import errlib
 from errlib import config, data, pipeline, plotting, reference, report
-from errlib.pipeline import RULE_NAMES
+from errlib.stages.pipeline import RULE_NAMES
 
 plotting.setup()
 
@@ -170,7 +170,7 @@ exercises.compare_prediction("source model, clean test accuracy", my_guess_sourc
 # answer. Keep them in mind: notebook 05 trains a student on nothing but a model's mistakes.
 
 # %%
-pred = errlib.train.predict(model_src, X_test)
+pred = errlib.core.train.predict(model_src, X_test)
 wrong = (pred != y_test).nonzero().flatten()[:8]
 print(f"{len(pred) - int((pred == y_test).sum())} of {len(pred)} test images misclassified")
 if len(wrong):

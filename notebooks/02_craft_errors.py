@@ -76,7 +76,7 @@ if "google.colab" in sys.modules:
     import os
     import subprocess
 
-    REPO = "YOUR-ORG/errlib"  # errlib.site.GITHUB_REPO: a placeholder until the course is published (README)
+    REPO = "YOUR-ORG/errlib"  # errlib.run.site.GITHUB_REPO: a placeholder until the course is published (README)
     if not os.path.isdir("/content/errlib"):
         subprocess.run(["git", "clone", "--depth", "1", f"https://github.com/{REPO}.git", "/content/errlib"],
                        check=True)
@@ -94,7 +94,7 @@ import torch
 import errlib
 from errlib import config, data, leakage, pipeline, plotting, reference, report
 from IPython.display import Markdown, display
-from errlib.pipeline import RULE_NAMES
+from errlib.stages.pipeline import RULE_NAMES
 
 plotting.setup()
 
@@ -138,8 +138,8 @@ print(f"source model clean test accuracy: {100 * src.metrics['test_acc']:.2f}%")
 # %%
 X_train, y_train, X_test, y_test = pipeline.load_splits(cfg.dataset)
 x8 = data.to_float(X_train[:8])
-t8 = errlib.errsets.make_targets(y_train[:8], "shift", cfg.num_classes)
-res = errlib.attacks.pgd(model_src, x8, t8, eps=cfg.eps, steps=cfg.steps,
+t8 = errlib.stages.errsets.make_targets(y_train[:8], "shift", cfg.num_classes)
+res = errlib.core.attacks.pgd(model_src, x8, t8, eps=cfg.eps, steps=cfg.steps,
                          step_size=cfg.resolved_step_size, progress=False)
 print(f"targets reached: {int(res.success.sum())}/8; perturbation norms: "
       + ", ".join(f"{v:.2f}" for v in res.delta_norm.tolist()))

@@ -80,7 +80,7 @@ if "google.colab" in sys.modules:
     import os
     import subprocess
 
-    REPO = "YOUR-ORG/errlib"  # errlib.site.GITHUB_REPO: a placeholder until the course is published (README)
+    REPO = "YOUR-ORG/errlib"  # errlib.run.site.GITHUB_REPO: a placeholder until the course is published (README)
     if not os.path.isdir("/content/errlib"):
         subprocess.run(["git", "clone", "--depth", "1", f"https://github.com/{REPO}.git", "/content/errlib"],
                        check=True)
@@ -98,7 +98,7 @@ import torch
 import errlib
 from errlib import config, data, leakage, pipeline, plotting, reference, report
 from IPython.display import Markdown, display
-from errlib.pipeline import RULE_NAMES
+from errlib.stages.pipeline import RULE_NAMES
 
 plotting.setup()
 
@@ -146,8 +146,8 @@ errsets = {RULE_NAMES[r]: pipeline.get_errset(cfg, r, source=(model_src, src)) f
 students = {RULE_NAMES[r]: pipeline.get_student(cfg, r, errset=errsets[RULE_NAMES[r]]) for r in ("all", "shift")}
 _, _, X_test, y_test = pipeline.load_splits(cfg.dataset)
 info = data.dataset_info(cfg.dataset)
-preds = {"D": errlib.train.predict(model_src, X_test)}
-preds.update({name: errlib.train.predict(m, X_test) for name, (m, _) in students.items()})
+preds = {"D": errlib.core.train.predict(model_src, X_test)}
+preds.update({name: errlib.core.train.predict(m, X_test) for name, (m, _) in students.items()})
 acc = {name: (p == y_test).float().mean().item() for name, p in preds.items()}
 shifted = {name: (p == (y_test + 1) % cfg.num_classes).float().mean().item() for name, p in preds.items()}
 print(f"{'trained on':<10} {'clean test acc':>15} {'predicts y+1':>13} {'paper (CIFAR-10)':>17}")

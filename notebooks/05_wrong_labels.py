@@ -97,7 +97,7 @@ if "google.colab" in sys.modules:
     import os
     import subprocess
 
-    REPO = "YOUR-ORG/errlib"  # errlib.site.GITHUB_REPO: a placeholder until the course is published (README)
+    REPO = "YOUR-ORG/errlib"  # errlib.run.site.GITHUB_REPO: a placeholder until the course is published (README)
     if not os.path.isdir("/content/errlib"):
         subprocess.run(["git", "clone", "--depth", "1", f"https://github.com/{REPO}.git", "/content/errlib"],
                        check=True)
@@ -163,11 +163,11 @@ W = reference.WALLACE
 # equivalent needs a teacher at about the same accuracy, not after the same number of
 # epochs: our small CNN passes 62.5% on Fashion-MNIST within a few dozen *optimiser
 # steps*, a tiny fraction of one epoch (469 steps of 128 images). So the teacher gets a
-# **step budget** (`teacher_steps`, passed to `errlib.train.fit` as `max_steps`).
+# **step budget** (`teacher_steps`, passed to `errlib.core.train.fit` as `max_steps`).
 #
 # We chose it from the curve below: one fresh teacher per budget, each scored on 2,000
 # training and 2,000 test images (fewer on a small pool). `teacher_steps` is 12 for
-# Fashion-MNIST (`errlib.config.TEACHER_STEPS`), the budget that came closest to Wallace's
+# Fashion-MNIST (`errlib.stages.config.TEACHER_STEPS`), the budget that came closest to Wallace's
 # 62.5% on the default profile when it was chosen; the cell prints which budget comes
 # closest on *your* run and what the chosen one scores. The curve is not monotone at this
 # scale, so a neighbouring budget can come closer after a change as small as float
@@ -193,7 +193,7 @@ fig = plotting.teacher_budget_curve(curve, chosen=cfg.resolved_teacher_steps, ta
 # ### The teacher and D_wrong
 # `wallace.get_weak_teacher(cfg)` trains the teacher with that budget (cached like every
 # stage). `wallace.get_wrong_label_set(cfg)` has it label every training image and
-# keeps the ones it gets wrong, labelled with its wrong answer: `errlib.errsets.wrong_label_set`.
+# keeps the ones it gets wrong, labelled with its wrong answer: `errlib.stages.errsets.wrong_label_set`.
 # No pixel changes.
 
 # %%
@@ -220,7 +220,7 @@ fig = plotting.image_grid(D_wrong.x[show], [f"teacher: {winfo.classes[int(D_wron
 # Two students with the same recipe and the same images:
 # - **D_wrong**: the teacher's wrong labels;
 # - **control**: for each image a wrong label drawn uniformly from the other 9 classes
-#   (`errlib.errsets.random_label_set`, rule `"other"`). These labels are just as wrong,
+#   (`errlib.stages.errsets.random_label_set`, rule `"other"`). These labels are just as wrong,
 #   but no model chose them.
 
 # %% [markdown]
@@ -292,7 +292,7 @@ fig = plotting.accuracy_bars(
 #   "Fashion-MNIST through MNIST's constants", reading (ii).
 # - Our **normalised** run implements reading (i), the one we take as Wallace's: one
 #   increasing affine map of the pixels, clamped to [0, 1], fitted so that the *clamped*
-#   images have MNIST's pixel mean and standard deviation (`errlib.data.match_stats`).
+#   images have MNIST's pixel mean and standard deviation (`errlib.core.data.match_stats`).
 # - We set raw beside Wallace's 91.04% and normalised beside his 94.5%. Under reading (ii)
 #   the pairing flips: his 94.5% matches our raw run, and his baseline (Fashion-MNIST
 #   through its own constants) is, in pixel space, the same rescale as ours without the
@@ -444,7 +444,7 @@ from errlib import exercises
 # ### Exercise 05.1 (coding): relabel a dataset with a teacher
 # Write `relabel_with_teacher(teacher, x, y)`: run the teacher (a model returning logits) on
 # the images, keep only those it gets wrong, and return them with the teacher's wrong
-# answers as labels, `(x_kept, labels)`. This is `errlib.errsets.wrong_label_set` in
+# answers as labels, `(x_kept, labels)`. This is `errlib.stages.errsets.wrong_label_set` in
 # miniature.
 
 # %%
@@ -472,8 +472,8 @@ def error_agreement(student_pred, teacher_pred, y):
 
 if exercises.passed("error_agreement", error_agreement):
     _, _, Xw_test, yw_test = pipeline.load_splits(cfg.weak_dataset)
-    p_teacher = errlib.train.predict(teacher, Xw_test)
-    p_student = errlib.train.predict(students["D_wrong"][0], Xw_test)
+    p_teacher = errlib.core.train.predict(teacher, Xw_test)
+    p_student = errlib.core.train.predict(students["D_wrong"][0], Xw_test)
     print(f"the D_wrong student repeats {100 * error_agreement(p_student, p_teacher, yw_test):.1f}% "
           "of the teacher's test-set mistakes")
 

@@ -72,7 +72,7 @@ if "google.colab" in sys.modules:
     import os
     import subprocess
 
-    REPO = "YOUR-ORG/errlib"  # errlib.site.GITHUB_REPO: a placeholder until the course is published (README)
+    REPO = "YOUR-ORG/errlib"  # errlib.run.site.GITHUB_REPO: a placeholder until the course is published (README)
     if not os.path.isdir("/content/errlib"):
         subprocess.run(["git", "clone", "--depth", "1", f"https://github.com/{REPO}.git", "/content/errlib"],
                        check=True)
@@ -89,7 +89,7 @@ import torch
 
 import errlib
 from errlib import config, data, pipeline, plotting, reference, report
-from errlib.pipeline import RULE_NAMES
+from errlib.stages.pipeline import RULE_NAMES
 
 plotting.setup()
 from errlib import toy, toy_plots
@@ -127,7 +127,7 @@ print(f"profile {cfg.profile!r}: {len(seeds)} problems of {toy.N_POINTS} points 
 
 # %% [markdown]
 # ## The recipe, one step at a time
-# `errlib.toy` holds the whole experiment; each step is one call.
+# `errlib.stages.toy` holds the whole experiment; each step is one call.
 #
 # 1. **Data**: `toy.make_points(32, seed)` gives points `X` of shape `(32, 2)` in $[0,1]^2$ and
 #    labels `y` in {0, 1}, uniform and independent: there is no pattern to learn.
@@ -135,7 +135,7 @@ print(f"profile {cfg.profile!r}: {len(seeds)} problems of {toy.N_POINTS} points 
 #    inside the model, as every errlib model normalises its own input), trained full-batch
 #    with Adam until it fits all 32 points. `toy.MLPBank` trains many seeds' MLPs at once
 #    as batched weight tensors; each is an independent model.
-# 3. **Attack**: untargeted $L_\infty$ PGD from `errlib.attacks.pgd` (the same function that
+# 3. **Attack**: untargeted $L_\infty$ PGD from `errlib.core.attacks.pgd` (the same function that
 #    built D_rand and D_det), radius 0.12, 50 signed-gradient steps of 0.01, best iterate
 #    kept. In two classes "untargeted" means "toward the other class".
 # 4. **Keep the flips**: the points the teacher classified correctly and whose prediction

@@ -81,7 +81,7 @@ if "google.colab" in sys.modules:
     import os
     import subprocess
 
-    REPO = "YOUR-ORG/errlib"  # errlib.site.GITHUB_REPO: a placeholder until the course is published (README)
+    REPO = "YOUR-ORG/errlib"  # errlib.run.site.GITHUB_REPO: a placeholder until the course is published (README)
     if not os.path.isdir("/content/errlib"):
         subprocess.run(["git", "clone", "--depth", "1", f"https://github.com/{REPO}.git", "/content/errlib"],
                        check=True)
@@ -99,12 +99,12 @@ import torch
 import errlib
 from errlib import config, data, leakage, pipeline, plotting, reference, report
 from IPython.display import Markdown, display
-from errlib.pipeline import RULE_NAMES
+from errlib.stages.pipeline import RULE_NAMES
 
 plotting.setup()
 import csv
 from errlib import controls
-from errlib.course import sweep
+from errlib.run.course import sweep
 
 # %% tags=["parameters"]
 profile: str = os.environ.get("ERRLIB_PROFILE", "default")  # smoke | default | full (CPU, laptop CPU, GPU)
@@ -255,9 +255,9 @@ fig = plotting.transfer_scatter(arch_rows)
 
 # %% [markdown]
 # ## 6 · The eps sweep, as papermill reruns of notebook 04
-# `errlib.course.sweep` reruns `04_measure.ipynb` once per radius, keeping every executed
+# `errlib.run.course.sweep` reruns `04_measure.ipynb` once per radius, keeping every executed
 # copy and collecting each run's numbers into one CSV (the same command line:
-# `python -m errlib.course sweep 04 --grid eps 1 2 3 4 5 -p n_attack 2000`). The source
+# `python -m errlib.run.course sweep 04 --grid eps 1 2 3 4 5 -p n_attack 2000`). The source
 # model and the judge are shared by every grid point through the cache; every grid point
 # gets all of this run's resolved settings, one seed each. **Expected:** attack success,
 # both students' accuracy and the judge's reading of $t$ rise with eps.

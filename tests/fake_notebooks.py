@@ -1,5 +1,5 @@
 """Tiny notebooks for the runner's tests: a parameters cell, a heading, and a cell that records what
-its kernel saw (parameters, environment, start and end time) through errlib.report.save_results."""
+its kernel saw (parameters, environment, start and end time) through errlib.run.report.save_results."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,7 +9,7 @@ import nbformat
 BODY = '''
 import os, time, types
 import torch
-import errlib.cache, errlib.report
+import errlib.stages.cache, errlib.run.report
 t_start = time.time()
 if eps < 0:
     raise ValueError(f"eps must be >= 0, got {eps}")
@@ -18,12 +18,12 @@ def build():
         f.write(f"{os.getpid()}\\n")
     time.sleep(1.0)
     return {"w": torch.ones(2)}, {}
-errlib.cache.run_stage("shared", {"x": 1}, build, verbose=False)
+errlib.stages.cache.run_stage("shared", {"x": 1}, build, verbose=False)
 time.sleep(sleep)
 env = {k: os.environ.get(k) for k in ("ERRLIB_PROFILE", "ERRLIB_RESULTS", "ERRLIB_THREADS", "ERRLIB_THREADS_FILE",
                                      "OMP_WAIT_POLICY")}
 cfg = types.SimpleNamespace(profile=profile)
-errlib.report.save_results(NAME, cfg, {"student_acc": 0.5 + eps / 100, "mean_norm": 0.1 * eps,
+errlib.run.report.save_results(NAME, cfg, {"student_acc": 0.5 + eps / 100, "mean_norm": 0.1 * eps,
                                        "n_rows": 3, "start": t_start, "end": time.time()},
                            settings={"profile": profile, "seed": seed, "eps": eps, "env": env},
                            kinds={"start": "seconds", "end": "seconds"})
@@ -47,7 +47,7 @@ def write_fake(path: Path, sleep: float = 0.0) -> Path:
 
 
 def fake_job(log: str, seconds: float, fail: bool, env) -> dict:
-    """An :class:`errlib.ahead.AheadJob` ``run`` for the scheduler's tests: append ``start end`` to
+    """An :class:`errlib.run.ahead.AheadJob` ``run`` for the scheduler's tests: append ``start end`` to
     ``log`` (and the threads file it was given), or report a failure."""
     import os
     import time

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from errlib.models import Normalize
+from errlib.core.models import Normalize
 
 
 def tiny_model(num_classes: int = 10, shape=(1, 8, 8), seed: int = 0) -> nn.Module:

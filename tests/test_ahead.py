@@ -1,4 +1,4 @@
-"""errlib.ahead and the course scheduler: which work starts early, with the settings its notebook
+"""errlib.run.ahead and the course scheduler: which work starts early, with the settings its notebook
 resolves; notebooks wait for their ahead jobs; a failed ahead job skips nothing; cores are shared."""
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from errlib import ahead, course, parallel, scheduler
-from errlib.config import resolve
-from errlib.controls import eps_sweep_plan
-from errlib.sweep import sweep_points
+from errlib.stages.config import resolve
+from errlib.stages.controls import eps_sweep_plan
+from errlib.run.sweep import sweep_points
 from fake_notebooks import fake_job, write_fake
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
@@ -43,7 +43,7 @@ def test_a_job_gets_the_settings_its_notebook_resolves(tmp_path):
     shares = {"04": {"profile": "smoke", "eps": 2.0}, "07": {"profile": "smoke", "eps": 2.0}}
     jobs = _by_name(ahead.plan("smoke", shares, tmp_path))
     target, cfg, name = jobs["04 seed 1"].run.args
-    assert target == "errlib.leakage:headline_row" and name == "04 seed 1"
+    assert target == "errlib.stages.leakage:headline_row" and name == "04 seed 1"
     assert cfg == resolve("smoke", eps=2.0).replace(seed=1).to_dict()
     nb, point, fingerprint = jobs["07 eps=4.0"].run.args
     grid, fixed = eps_sweep_plan(resolve("smoke", eps=2.0))
@@ -53,9 +53,9 @@ def test_a_job_gets_the_settings_its_notebook_resolves(tmp_path):
 
 def test_run_call_runs_in_a_fresh_process_and_reports_a_failure(tmp_path):
     cfg = resolve("smoke").to_dict()
-    ok = ahead.run_call("errlib.config:describe", cfg, "describe", {}, log_dir=tmp_path)
+    ok = ahead.run_call("errlib.stages.config:describe", cfg, "describe", {}, log_dir=tmp_path)
     assert ok["status"] == "ok" and ok["seconds"] > 0
-    bad = ahead.run_call("errlib.config:no_such_function", cfg, "missing one", {}, log_dir=tmp_path)
+    bad = ahead.run_call("errlib.stages.config:no_such_function", cfg, "missing one", {}, log_dir=tmp_path)
     assert bad["status"] == "failed" and bad["ename"] == "AttributeError" and "no_such_function" in bad["evalue"]
     assert (tmp_path / "missing_one.log").is_file()
 

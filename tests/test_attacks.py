@@ -1,4 +1,4 @@
-"""errlib.attacks.pgd: threat-model bounds, targeting, best iterate, model state, bad input."""
+"""errlib.core.attacks.pgd: threat-model bounds, targeting, best iterate, model state, bad input."""
 from __future__ import annotations
 
 import pytest
@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from errlib.attacks import pgd
+from errlib.core.attacks import pgd
 from helpers import tiny_images, tiny_labels, tiny_model
 
 pytestmark = pytest.mark.usefixtures("isolated_env")

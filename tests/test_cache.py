@@ -1,4 +1,4 @@
-"""errlib.cache.run_stage: keys, reuse, recomputation, atomic writes, corruption, weights_only."""
+"""errlib.stages.cache.run_stage: keys, reuse, recomputation, atomic writes, corruption, weights_only."""
 from __future__ import annotations
 
 import json
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-import errlib.cache as cache
-from errlib.cache import MANIFEST, PAYLOAD, run_stage, runs_root, stage_key
+import errlib.stages.cache as cache
+from errlib.stages.cache import MANIFEST, PAYLOAD, run_stage, runs_root, stage_key
 from helpers import tiny_model
 
 pytestmark = pytest.mark.usefixtures("isolated_env")

@@ -1,4 +1,4 @@
-"""errlib.cache under faults: code identity, SIGKILL mid-compute and mid-write, two processes at
+"""errlib.stages.cache under faults: code identity, SIGKILL mid-compute and mid-write, two processes at
 once, a payload that would run code on load."""
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-import errlib.cache as cache
-from errlib.cache import MANIFEST, PAYLOAD, run_stage, runs_root
+import errlib.stages.cache as cache
+from errlib.stages.cache import MANIFEST, PAYLOAD, run_stage, runs_root
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
 REPO = Path(__file__).resolve().parent.parent
@@ -89,7 +89,7 @@ def test_run_stage_accepts_an_explicit_code_identity():
 
 CHILD = textwrap.dedent('''
     import os, sys, time, pathlib, torch
-    import errlib.cache as cache
+    import errlib.stages.cache as cache
     mode, marker, log = sys.argv[1], pathlib.Path(sys.argv[2]), sys.argv[3]
     real_save = torch.save
     def slow_save(obj, f, *a, **k):

@@ -1,11 +1,11 @@
-"""errlib.config.resolve: profiles, overrides and validation."""
+"""errlib.stages.config.resolve: profiles, overrides and validation."""
 from __future__ import annotations
 
 import pytest
 
 import dataclasses
 
-from errlib.config import PARTS, SECTIONS, Config, PROFILES, describe, resolve
+from errlib.stages.config import PARTS, SECTIONS, Config, PROFILES, describe, resolve
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
 

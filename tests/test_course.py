@@ -1,4 +1,4 @@
-"""errlib.course: notebooks by their dependencies, loud failures, parameter checks before any compute,
+"""errlib.run.course: notebooks by their dependencies, loud failures, parameter checks before any compute,
 the caller's environment untouched, and report values formatted by kind."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from errlib import config, report
-from errlib.course import DEPENDS, run_course
+from errlib.run.course import DEPENDS, run_course
 from fake_notebooks import write_fake
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _cli(*args, **env):
     full = dict(os.environ, PYTHONPATH=str(REPO), **env)
-    return subprocess.run([sys.executable, "-m", "errlib.course", *args], env=full, cwd=REPO,
+    return subprocess.run([sys.executable, "-m", "errlib.run.course", *args], env=full, cwd=REPO,
                           capture_output=True, text=True, timeout=600)
 
 

@@ -1,4 +1,4 @@
-"""errlib.data: real MNIST / Fashion-MNIST, the missing-data error, a synthetic CIFAR-10, subset."""
+"""errlib.core.data: real MNIST / Fashion-MNIST, the missing-data error, a synthetic CIFAR-10, subset."""
 from __future__ import annotations
 
 import os
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-import errlib.data as D
-from errlib.data import DataNotFoundError, dataset_info, load_dataset, subset
+import errlib.core.data as D
+from errlib.core.data import DataNotFoundError, dataset_info, load_dataset, subset
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
 

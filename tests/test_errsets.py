@@ -1,10 +1,10 @@
-"""errlib.errsets: target rules, the error-set builders and ErrorSet itself."""
+"""errlib.stages.errsets: target rules, the error-set builders and ErrorSet itself."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from errlib.errsets import (ErrorSet, adversarial_set, make_targets, random_label_set,
+from errlib.stages.errsets import (ErrorSet, adversarial_set, make_targets, random_label_set,
                             relabel_set, wrong_label_set)
 from helpers import tiny_images, tiny_labels, tiny_model
 
@@ -193,7 +193,7 @@ def test_quantized_rounds_to_multiples_of_1_over_255():
 
 
 def test_random_labels_with_the_targets_seed_are_the_prefix_of_the_targets():
-    """The random-label control (errlib.controls) relies on this: its first n labels are D_rand's."""
+    """The random-label control (errlib.stages.controls) relies on this: its first n labels are D_rand's."""
     y = tiny_labels(500)
     assert torch.equal(random_label_set(tiny_images(40), y[:40], rule="all", seed=11).y,
                        make_targets(y, "all", C, seed=11)[:40])

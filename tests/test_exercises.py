@@ -127,7 +127,7 @@ def test_each_exercise_appears_in_its_notebook(nb):
                 f"{nb.name}: the stub of {e.name} must raise NotImplementedError")
         else:
             assert f"<!-- {e.name} -->" in text, f"{nb.name} lacks question {e.name}"
-    assert "from errlib import solutions" not in text and "errlib.solutions" not in text.replace(
+    assert "from errlib import solutions" not in text and "errlib.teach.solutions" not in text.replace(
         "`errlib/solutions.py`", ""), f"{nb.name} must not import the solutions"
 
 

@@ -1,4 +1,4 @@
-"""errlib.leakage: the robust judge, its reading of an error set, and the leakage-controlled students."""
+"""errlib.stages.leakage: the robust judge, its reading of an error set, and the leakage-controlled students."""
 from __future__ import annotations
 
 import math
@@ -7,12 +7,12 @@ import pytest
 import torch
 from torch import nn
 
-import errlib.config
-import errlib.leakage as L
-import errlib.pipeline as P
+import errlib.stages.config
+import errlib.stages.leakage as L
+import errlib.stages.pipeline as P
 from errlib import data as D
-from errlib.cache import run_stage
-from errlib.errsets import ErrorSet
+from errlib.stages.cache import run_stage
+from errlib.stages.errsets import ErrorSet
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
 
@@ -72,7 +72,7 @@ def test_reading_shares_count_error_rows_only():
 
 @pytest.mark.parametrize("keep", ["all", "successful"])
 def test_filter_drops_every_row_the_judge_reads_as_its_target(keep):
-    cfg = errlib.config.resolve("smoke", keep=keep)
+    cfg = errlib.stages.config.resolve("smoke", keep=keep)
     es, reads = _errset()
     pred = PixelJudge()(es.x).argmax(1)
     mask = L.filtered_mask(cfg, es, pred)
@@ -93,7 +93,7 @@ def _stub_judge():
 
 
 def test_filtered_and_random_subset_students_train_on_their_rows(mnist_root):
-    cfg = errlib.config.resolve("smoke", n_train=1000, epochs=1, n_attack=120, steps=2, student_epochs=1)
+    cfg = errlib.stages.config.resolve("smoke", n_train=1000, epochs=1, n_attack=120, steps=2, student_epochs=1)
     es, es_res = P.get_errset(cfg, "shift")
     # Overwrite the images' top-left pixel so the stub judge reads a known half as the target.
     reads = es.y_true.clone()
@@ -117,7 +117,7 @@ def test_filtered_and_random_subset_students_train_on_their_rows(mnist_root):
 
 
 def test_judge_is_trained_once_per_dataset_and_reports_its_robustness(mnist_root):
-    cfg = errlib.config.resolve("smoke", judge_n_train=600, judge_epochs=1, judge_n_eval=50,
+    cfg = errlib.stages.config.resolve("smoke", judge_n_train=600, judge_epochs=1, judge_n_eval=50,
                                 judge_eval_steps=5)
     model, res = L.get_judge(cfg)
     assert set(res.metrics["robust_acc"]) == {f"{e:g}" for e in cfg.judge_eval_eps}

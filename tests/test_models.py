@@ -1,11 +1,11 @@
-"""errlib.models: every registered model maps [0, 1] images to logits and normalises first."""
+"""errlib.core.models: every registered model maps [0, 1] images to logits and normalises first."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from errlib.data import dataset_info
-from errlib.models import MODELS, Normalize, make_model
+from errlib.core.data import dataset_info
+from errlib.core.models import MODELS, Normalize, make_model
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
 

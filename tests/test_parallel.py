@@ -1,4 +1,4 @@
-"""errlib.parallel: an attack batch split across worker threads gives the same results (to
+"""errlib.core.parallel: an attack batch split across worker threads gives the same results (to
 float rounding); freed memory is reused instead of being faulted in again."""
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import threading
 import pytest
 import torch
 
-from errlib.attacks import pgd
-from errlib.models import make_model
+from errlib.core.attacks import pgd
+from errlib.core.models import make_model
 from errlib import parallel
-from errlib.parallel import chunk_slices, cpu_workers, num_threads, on_glibc, split_map
+from errlib.core.parallel import chunk_slices, cpu_workers, num_threads, on_glibc, split_map
 from conftest import REPO
 from helpers import tiny_images, tiny_labels
 
@@ -101,8 +101,8 @@ GLIBC = on_glibc()
 _FAULTS_CHILD = """
 import json, resource, torch
 from errlib import parallel
-from errlib.models import make_model
-from errlib.train import predict
+from errlib.core.models import make_model
+from errlib.core.train import predict
 predict(make_model("mlp", "mnist", seed=0), torch.rand(4, 1, 28, 28))
 faults = []
 for _ in range(6):

@@ -1,4 +1,4 @@
-"""errlib.pipeline smoke test on real MNIST: source -> errset -> student, cached in a temp run root."""
+"""errlib.stages.pipeline smoke test on real MNIST: source -> errset -> student, cached in a temp run root."""
 from __future__ import annotations
 
 import os
@@ -6,9 +6,9 @@ import os
 import pytest
 import torch
 
-import errlib.config
-import errlib.pipeline as P
-from errlib.errsets import ErrorSet
+import errlib.stages.config
+import errlib.stages.pipeline as P
+from errlib.stages.errsets import ErrorSet
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
 
@@ -32,7 +32,7 @@ def small_test_split(mnist_root, monkeypatch):
 def test_pipeline_builds_caches_and_recomputes_downstream(small_test_split, tmp_path):
     runs = tmp_path / "runs"
     assert os.environ["ERRLIB_RUNS"] == str(runs)
-    cfg = errlib.config.resolve("smoke", n_train=1000, epochs=1, n_attack=200, steps=3,
+    cfg = errlib.stages.config.resolve("smoke", n_train=1000, epochs=1, n_attack=200, steps=3,
                                 student_epochs=1)
 
     stage = P.get_source(cfg)

@@ -1,4 +1,4 @@
-"""errlib.sweep: point identity from every parameter, parameter checks, the environment left as it
+"""errlib.run.sweep: point identity from every parameter, parameter checks, the environment left as it
 was, failed points reported while the others finish, local processes and a 2-worker Dask cluster."""
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import os
 
 import pytest
 
-import errlib.sweep as sweep_mod
-from errlib.sweep import SweepFailed, point_id, sweep
+import errlib.run.sweep as sweep_mod
+from errlib.run.sweep import SweepFailed, point_id, sweep
 from fake_notebooks import write_fake
 
 pytestmark = pytest.mark.usefixtures("isolated_env")

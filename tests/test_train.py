@@ -1,10 +1,10 @@
-"""errlib.train: fit / evaluate / predict on tiny synthetic problems, devices, determinism."""
+"""errlib.core.train: fit / evaluate / predict on tiny synthetic problems, devices, determinism."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from errlib.train import adam_kernel, evaluate, fit, pick_device, predict
+from errlib.core.train import adam_kernel, evaluate, fit, pick_device, predict
 from helpers import tiny_images, tiny_model
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
@@ -141,8 +141,8 @@ def test_fit_rejects_length_mismatch():
 def test_errlib_threads_sets_and_restores_the_thread_count(monkeypatch):
     import threading
 
-    from errlib.attacks import pgd
-    from errlib.parallel import num_threads
+    from errlib.core.attacks import pgd
+    from errlib.core.parallel import num_threads
 
     monkeypatch.setenv("ERRLIB_DEVICE", "cpu")  # threads and the split are the CPU's, also on a GPU machine
     before = torch.get_num_threads()
@@ -177,7 +177,7 @@ def test_errlib_threads_sets_and_restores_the_thread_count(monkeypatch):
 def _train_with(monkeypatch, optimizer, cls, **impl):
     """fit's weights after 3 epochs on tiny data, with torch.optim.<cls> forced to ``impl``;
     also the implementation keywords fit asked for."""
-    from errlib.models import make_model
+    from errlib.core.models import make_model
 
     X = tiny_images(96, shape=(1, 28, 28))
     y = torch.arange(96) % 10
@@ -209,7 +209,7 @@ def test_fit_uses_fused_adam_with_the_same_weights_to_rounding(monkeypatch):
     fused, asked = _train_with(monkeypatch, "adam", "Adam", fused=True)
     loop, _ = _train_with(monkeypatch, "adam", "Adam", foreach=False)
     assert asked == [{"fused": True}]  # fit asks for the fused kernel on the CPU
-    from errlib.models import make_model
+    from errlib.core.models import make_model
     init = torch.cat([p.detach().flatten() for p in make_model("cnn", "mnist", seed=0).parameters()])
     assert (fused - init).abs().max() > 0.05  # 18 steps of lr 0.01 moved the weights...
     assert (fused - loop).abs().max() < 1e-4  # ...and both kernels moved them alike, to rounding

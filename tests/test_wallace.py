@@ -7,13 +7,13 @@ import pytest
 import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-import errlib.config
-import errlib.pipeline as P
-import errlib.wallace as W
+import errlib.stages.config
+import errlib.stages.pipeline as P
+import errlib.stages.wallace as W
 from errlib import toy
-from errlib.data import match_stats, to_float
-from errlib.errsets import relabel_set, wrong_label_set
-from errlib.train import fit, predict
+from errlib.core.data import match_stats, to_float
+from errlib.stages.errsets import relabel_set, wrong_label_set
+from errlib.core.train import fit, predict
 from helpers import tiny_images, tiny_labels, tiny_model
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
@@ -165,7 +165,7 @@ def test_match_stats_rejects_an_unreachable_spread():
 
 
 def test_fashion_mnist_normalised_to_mnist_statistics(fashion_root):
-    cfg = errlib.config.resolve("smoke", n_train=3000)
+    cfg = errlib.stages.config.resolve("smoke", n_train=3000)
     X, y = W.cross_domain_images(cfg, normalise=True)
     assert X.shape == (3000, 1, 28, 28) and X.dtype == torch.float32
     assert X.mean().item() == pytest.approx(0.1307, abs=1e-3)
@@ -177,27 +177,27 @@ def test_fashion_mnist_normalised_to_mnist_statistics(fashion_root):
 # --- config ------------------------------------------------------------------------------------
 
 def test_part_two_settings_per_profile():
-    d = errlib.config.resolve("default")
-    assert d.weak_dataset == "fashion_mnist" and d.resolved_teacher_steps == errlib.config.TEACHER_STEPS["fashion_mnist"]
-    assert errlib.config.resolve("default", teacher_steps=7).resolved_teacher_steps == 7
-    assert errlib.config.resolve("default", weak_dataset="mnist").resolved_teacher_steps == errlib.config.TEACHER_STEPS["mnist"]
-    assert errlib.config.resolve("smoke", weak_dataset="fmnist").weak_dataset == "fashion_mnist"
-    full = errlib.config.resolve("full")
+    d = errlib.stages.config.resolve("default")
+    assert d.weak_dataset == "fashion_mnist" and d.resolved_teacher_steps == errlib.stages.config.TEACHER_STEPS["fashion_mnist"]
+    assert errlib.stages.config.resolve("default", teacher_steps=7).resolved_teacher_steps == 7
+    assert errlib.stages.config.resolve("default", weak_dataset="mnist").resolved_teacher_steps == errlib.stages.config.TEACHER_STEPS["mnist"]
+    assert errlib.stages.config.resolve("smoke", weak_dataset="fmnist").weak_dataset == "fashion_mnist"
+    full = errlib.stages.config.resolve("full")
     assert (full.weak_dataset, full.resolved_teacher_steps, full.wrong_epochs) == ("cifar10", 392, 50)
-    assert errlib.config.resolve("smoke").toy_seeds >= 20
+    assert errlib.stages.config.resolve("smoke").toy_seeds >= 20
 
 
 @pytest.mark.parametrize("overrides", [dict(teacher_steps=0), dict(wrong_epochs=0), dict(cross_epochs=-1),
                                        dict(toy_seeds=0), dict(weak_dataset="svhn")])
 def test_part_two_settings_are_validated(overrides):
     with pytest.raises(ValueError):
-        errlib.config.resolve("smoke", **overrides)
+        errlib.stages.config.resolve("smoke", **overrides)
 
 
 def test_from_notebook_reads_chapter_parameters():
-    ns = {k: None for k in errlib.config.PARAMETERS}
+    ns = {k: None for k in errlib.stages.config.PARAMETERS}
     ns.update(profile="smoke", seed=0, teacher_steps=9, toy_steps=50)
-    cfg = errlib.config.from_notebook(ns, extra=["teacher_steps", "toy_steps"])
+    cfg = errlib.stages.config.from_notebook(ns, extra=["teacher_steps", "toy_steps"])
     assert cfg.resolved_teacher_steps == 9 and cfg.toy_steps == 50
 
 
@@ -228,7 +228,7 @@ def small_splits(mnist_root, fashion_root, monkeypatch):
 
 
 def test_wrong_label_stages(small_splits):
-    cfg = errlib.config.resolve("smoke", n_train=800, teacher_steps=4, wrong_epochs=1, n_test=500)
+    cfg = errlib.stages.config.resolve("smoke", n_train=800, teacher_steps=4, wrong_epochs=1, n_test=500)
     assert len(W.test_split(cfg, "fashion_mnist")[0]) == 500
     teacher, t_res = W.get_weak_teacher(cfg)
     assert t_res.manifest["settings"]["steps"] == 4
@@ -249,7 +249,7 @@ def test_wrong_label_stages(small_splits):
 
 
 def test_cross_domain_stages(small_splits):
-    cfg = errlib.config.resolve("smoke", n_train=600, epochs=1, cross_epochs=1)
+    cfg = errlib.stages.config.resolve("smoke", n_train=600, epochs=1, cross_epochs=1)
     assert W.cross_domain_config(cfg) is cfg  # on MNIST the teacher is Part I's source model
     teacher = W.get_cross_domain_teacher(cfg)
     for norm in (False, True):
@@ -259,5 +259,5 @@ def test_cross_domain_stages(small_splits):
         _, s_res = W.get_cross_domain_student(cfg, norm, teacher=teacher, errset=(es, res))
         assert s_res.manifest["settings"]["dataset"] == "mnist"
         assert 0 <= s_res.metrics["test_acc"] <= 1
-    other = errlib.config.resolve("smoke", dataset="fashion_mnist")
+    other = errlib.stages.config.resolve("smoke", dataset="fashion_mnist")
     assert W.cross_domain_config(other).dataset == "mnist"

@@ -35,7 +35,7 @@ def parse_point(spec: str) -> dict:
 
 
 def measure(cfg) -> dict:
-    """One line of evidence for ``cfg``: :func:`errlib.leakage.headline_row` plus the regime."""
+    """One line of evidence for ``cfg``: :func:`errlib.stages.leakage.headline_row` plus the regime."""
     t0 = time.perf_counter()
     row = leakage.headline_row(cfg)
     judge = leakage.get_judge(cfg).result.metrics

@@ -9,13 +9,13 @@ for the notebooks of a run:
 
 * ``judge``: the robust judge that 02, 04 and 07 read, at once;
 * ``04 seed 0 leakage``: the first seed's leakage-controlled students
-  (:func:`errlib.leakage.build_controlled_students`), once 02 has built the
+  (:func:`errlib.stages.leakage.build_controlled_students`), once 02 has built the
   error sets, beside 03;
 * ``04 seed s``: each further seed's whole headline row
-  (:func:`errlib.leakage.headline_row`), once the judge exists;
-* ``07 eps=e``: each point of 07's eps sweep (:func:`errlib.controls.eps_sweep_plan`),
+  (:func:`errlib.stages.leakage.headline_row`), once the judge exists;
+* ``07 eps=e``: each point of 07's eps sweep (:func:`errlib.stages.controls.eps_sweep_plan`),
   a run of notebook 04 stored where 07's sweep finds it up to date
-  (:func:`errlib.sweep.run_point`), once 01 and the judge are done.
+  (:func:`errlib.run.sweep.run_point`), once 01 and the judge are done.
 
 A job only starts work early: it calls the functions the notebook calls, with
 the settings the notebook resolves, so nothing it computes differs from what the
@@ -54,7 +54,7 @@ class AheadJob(NamedTuple):
 
 
 def _config(profile: str, params: Dict[str, Any]):
-    from .config import resolve
+    from ..stages.config import resolve
 
     return resolve(profile, **{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()
                                if k != "profile"})
@@ -62,7 +62,7 @@ def _config(profile: str, params: Dict[str, Any]):
 
 def plan(profile: str, shares: Dict[str, Dict[str, Any]], out: Path) -> List[AheadJob]:
     """The early jobs for a run whose notebooks (by number) get the parameters ``shares``."""
-    from .controls import eps_sweep_plan
+    from ..stages.controls import eps_sweep_plan
     from .sweep import sweep_points, up_to_date
 
     jobs: List[AheadJob] = []
@@ -72,17 +72,17 @@ def plan(profile: str, shares: Dict[str, Dict[str, Any]], out: Path) -> List[Ahe
         return jobs
     call = functools.partial(run_call, log_dir=logs)
     cfg = _config(profile, shares[first])
-    jobs.append(AheadJob("judge", RANK["judge"], (), None, functools.partial(call, "errlib.leakage:get_judge",
+    jobs.append(AheadJob("judge", RANK["judge"], (), None, functools.partial(call, "errlib.stages.leakage:get_judge",
                                                                              cfg.to_dict(), "judge")))
     if "04" in shares:
         cfg = _config(profile, shares["04"])
         name = f"04 seed {cfg.seed} leakage"
         jobs.append(AheadJob(name, RANK["04 leakage"], ("02", "judge"), "04", functools.partial(
-            call, "errlib.leakage:build_controlled_students", cfg.to_dict(), name)))
+            call, "errlib.stages.leakage:build_controlled_students", cfg.to_dict(), name)))
         for s in range(cfg.seed + 1, cfg.seed + cfg.n_seeds):
             name = f"04 seed {s}"
             jobs.append(AheadJob(name, RANK["04 seed"] + s - cfg.seed, ("judge",), "04", functools.partial(
-                call, "errlib.leakage:headline_row", cfg.replace(seed=s).to_dict(), name)))
+                call, "errlib.stages.leakage:headline_row", cfg.replace(seed=s).to_dict(), name)))
     if "07" in shares:
         cfg = _config(profile, shares["07"])
         grid, fixed = eps_sweep_plan(cfg)
@@ -96,7 +96,7 @@ def plan(profile: str, shares: Dict[str, Dict[str, Any]], out: Path) -> List[Ahe
 
 
 def run_sweep_point(nb: Path, point: Dict[str, Any], fingerprint: str, env: Dict[str, str]) -> Dict[str, Any]:
-    """One sweep point, as :func:`errlib.sweep.sweep` runs it, in the runner's kernel environment
+    """One sweep point, as :func:`errlib.run.sweep.sweep` runs it, in the runner's kernel environment
     with the point's own results folder."""
     from .sweep import run_point
 
@@ -110,7 +110,7 @@ def run_call(target: str, cfg: Dict[str, Any], name: str, env: Dict[str, str], *
     log = log_dir / (name.replace(" ", "_") + ".log")
     t0 = time.perf_counter()
     with open(log, "w") as f:
-        code = subprocess.run([sys.executable, "-m", "errlib.ahead", target, json.dumps(cfg, default=list)],
+        code = subprocess.run([sys.executable, "-m", "errlib.run.ahead", target, json.dumps(cfg, default=list)],
                               env=dict(os.environ, **env), stdout=f, stderr=subprocess.STDOUT).returncode
     seconds = round(time.perf_counter() - t0, 1)
     if code == 0:
@@ -123,8 +123,8 @@ def run_call(target: str, cfg: Dict[str, Any], name: str, env: Dict[str, str], *
 
 
 def main(argv: List[str]) -> None:
-    """``python -m errlib.ahead module:function '<config as JSON>'``: what :func:`run_call` runs."""
-    from .config import Config
+    """``python -m errlib.run.ahead module:function '<config as JSON>'``: what :func:`run_call` runs."""
+    from ..stages.config import Config
 
     target, blob = argv
     module, _, fn = target.partition(":")

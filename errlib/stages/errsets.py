@@ -32,9 +32,9 @@ from typing import Dict, Optional
 import torch
 from torch import nn
 
-from .attacks import pgd
-from .data import to_float
-from .train import predict
+from ..core.attacks import pgd
+from ..core.data import to_float
+from ..core.train import predict
 
 TARGET_RULES = {
     "all": "uniform over all classes, so t = y with probability 1/C (the paper's D_rand)",

@@ -1,7 +1,7 @@
-"""Reference solutions to the course's coding exercises (see :mod:`errlib.exercises`).
+"""Reference solutions to the course's coding exercises (see :mod:`errlib.teach.exercises`).
 
 Try an exercise before reading its solution here. No notebook imports this file: the
-notebooks hold only stubs, and the checkers in :mod:`errlib.exercises` test a student's
+notebooks hold only stubs, and the checkers in :mod:`errlib.teach.exercises` test a student's
 function against hand-made cases and errlib's own functions, not against these. The
 tests (``tests/test_exercises.py``) run every checker on the solution below, which must
 pass. It lives inside the package so that a Colab kernel, which installs errlib and

@@ -1,8 +1,8 @@
-"""Rerun one notebook over a grid of parameters: ``python -m errlib.course sweep``.
+"""Rerun one notebook over a grid of parameters: ``python -m errlib.run.course sweep``.
 
-    python -m errlib.course sweep 04 --grid eps 1 2 3 4 5 -p n_attack 5000
-    python -m errlib.course sweep 04 --grid eps 1 2 3 --grid seed 0 1 --jobs 2
-    python -m errlib.course sweep 04 --grid eps 1 2 3 --scheduler tcp://host:8786
+    python -m errlib.run.course sweep 04 --grid eps 1 2 3 4 5 -p n_attack 5000
+    python -m errlib.run.course sweep 04 --grid eps 1 2 3 --grid seed 0 1 --jobs 2
+    python -m errlib.run.course sweep 04 --grid eps 1 2 3 --scheduler tcp://host:8786
 
 Each grid point (the fixed ``-p`` parameters, the point's grid values and the
 profile) is one papermill run of the notebook, kept in its own folder
@@ -37,7 +37,7 @@ import os
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from .cache import _canonical, runs_root
+from ..stages.cache import _canonical, runs_root
 from .report import kind_of
 from .runner import check_parameters, errlib_fingerprint, failure_text, list_notebooks, run_job
 
@@ -88,7 +88,7 @@ def kernel_env(results: Path, profile: str, threads_file: Optional[Path] = None)
     """The variables a notebook's kernel gets on top of the caller's environment.
 
     ``threads_file``: a file whose thread count the kernel re-reads as it runs
-    (:func:`errlib.parallel.refresh_threads`); a caller's own ``$ERRLIB_THREADS``
+    (:func:`errlib.core.parallel.refresh_threads`); a caller's own ``$ERRLIB_THREADS``
     wins over it.
     """
     env = {"ERRLIB_RESULTS": str(results), "ERRLIB_PROFILE": profile,
@@ -144,7 +144,7 @@ def sweep_points(notebook: str, grid: Dict[str, Sequence[Any]], profile: str = "
 
 
 def run_point(nb: Path, point: Dict[str, Any], fingerprint: str, env: Dict[str, str]) -> Dict[str, Any]:
-    """Run one grid point (:func:`~errlib.runner.run_job`) and store its record in ``point.json``,
+    """Run one grid point (:func:`~errlib.run.runner.run_job`) and store its record in ``point.json``,
     where :func:`sweep` finds it; return the record. Runs wherever the executor puts it."""
     point["dir"].mkdir(parents=True, exist_ok=True)
     try:
@@ -275,7 +275,7 @@ def _plot_sweep(rows: List[Dict[str, Any]], x: str, kinds: Dict[str, str], path:
     """The fractions (by kind, not by range) against grid parameter ``x``; spreads (``*_sd``), the
     per-seed aggregates that repeat a plotted value (``*_mean``), the judge's own accuracies, chance
     and judge shares other than ``reads_target`` are left to the CSV, so the figure stays readable."""
-    from .plotting import plt, sweep_curves
+    from ..teach.plotting import plt, sweep_curves
 
     skip = ("_sd", "_mean", "_reads_original", "_reads_other", "clean_reads_target", "robust_acc_own_radius")
     keys = [k for k, kind in kinds.items() if kind == "fraction" and k not in (x, "chance")

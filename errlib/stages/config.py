@@ -3,7 +3,7 @@
 A notebook's ``parameters`` cell holds primitives only (``None`` means "the
 profile's value"); the next cell calls :func:`resolve`:
 
-    cfg = errlib.config.resolve(profile, dataset=dataset, eps=eps, ...)
+    cfg = errlib.stages.config.resolve(profile, dataset=dataset, eps=eps, ...)
 
 Profiles:
 
@@ -31,9 +31,9 @@ import os
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-from .attacks import check_attack_args, default_step_size
-from .data import dataset_info
-from .models import MODELS
+from ..core.attacks import check_attack_args, default_step_size
+from ..core.data import dataset_info
+from ..core.models import MODELS
 from .toy import TRAIN_STEPS as TOY_TRAIN_STEPS
 
 PROFILES = ("smoke", "default", "full")
@@ -48,7 +48,7 @@ class Config:
     seed: int = 0
     device: Optional[str] = None  # None: cuda, then mps, then cpu
     # source model (notebook 01)
-    model: str = "cnn"  # architecture of the source model (errlib.models)
+    model: str = "cnn"  # architecture of the source model (errlib.core.models)
     n_train: Optional[int] = None  # source training images (None: the whole training set)
     epochs: int = 3
     batch_size: int = 128
@@ -60,7 +60,7 @@ class Config:
     norm: str = "l2"
     eps: float = 3.0
     steps: int = 20
-    step_size: Optional[float] = None  # None: errlib.attacks.default_step_size(eps, steps)
+    step_size: Optional[float] = None  # None: errlib.core.attacks.default_step_size(eps, steps)
     n_attack: int = 20000  # training images attacked to build each error set
     attack_batch_size: int = 512
     # students (notebook 03)
@@ -78,7 +78,7 @@ class Config:
     transfer_models: Tuple[str, ...] = ("cnn", "cnn_wide", "mlp")  # student architectures compared
     transfer_n_train: int = 20000  # clean images for each independent model the transfer rate uses
     # robust-feature leakage (notebooks 02, 04, 07): the robust judge and the seed spread
-    judge_model: str = "cnn"  # architecture of the adversarially trained judge (errlib.leakage)
+    judge_model: str = "cnn"  # architecture of the adversarially trained judge (errlib.stages.leakage)
     judge_eps: float = 2.0  # L2 radius of the judge's adversarial training
     judge_steps: int = 3  # PGD steps per training batch of the judge
     judge_epochs: int = 3  # epochs of adversarial training
@@ -335,7 +335,7 @@ def _describe_section(cfg: Config, section: str) -> str:
 
 def describe(cfg: Config, part: str = "part1") -> str:
     """A short, printable summary of the settings ``part`` uses (see :data:`PARTS`) and the expected runtime."""
-    from .train import pick_device
+    from ..core.train import pick_device
 
     if part not in PARTS:
         raise ValueError(f"unknown part {part!r}; allowed: {', '.join(PARTS)}")

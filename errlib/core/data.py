@@ -22,7 +22,7 @@ from typing import Optional, Tuple
 
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def _missing_message(info: DatasetInfo, root: Path, reason: str) -> str:
         f"(torchvision looks in {root.resolve() / info.folder}). {reason}\n"
         f"Fix it in one of two ways:\n"
         f"  1. download it: connect to the internet and call "
-        f"errlib.data.load_dataset({info.name!r}, download=True) "
+        f"errlib.core.data.load_dataset({info.name!r}, download=True) "
         f"(or unset ERRLIB_DOWNLOAD=0);\n"
         f"  2. point errlib at a folder that already holds it: "
         f"export ERRLIB_DATA=/path/to/data (torchvision layout: "
@@ -159,7 +159,7 @@ def check_pixels(X: torch.Tensor, what: str = "images") -> None:
         raise ValueError(
             f"{what} must hold pixels in [0, 1] (normalisation lives inside the model); "
             f"got values in [{X.min().item():.3g}, {X.max().item():.3g}]. "
-            f"Divide uint8 images by 255 (errlib.data.to_float) and do not normalise them.")
+            f"Divide uint8 images by 255 (errlib.core.data.to_float) and do not normalise them.")
 
 
 def subset(X: torch.Tensor, y: torch.Tensor, n: Optional[int], seed: int = 0,

@@ -1,7 +1,7 @@
 """Publishing a course run: a browsable index page, and slides made from the notebooks.
 
 * :func:`write_index` writes ``index.html`` beside the executed notebooks of a course run
-  (``errlib.course`` calls it after every run): the course map, each notebook's time,
+  (``errlib.run.course`` calls it after every run): the course map, each notebook's time,
   status and headline numbers (from the results document), and links to each executed
   HTML copy, to ``report.md`` and to the docs.
 * :func:`export_slides` turns notebooks into reveal.js slide decks (nbconvert). Cells
@@ -10,7 +10,7 @@
   parameters cell is skipped; the Colab setup cell says ``skip`` in its source). With a
   local copy of reveal.js the deck works offline (:func:`find_reveal`).
 
-``python -m errlib.site slides`` is what ``make slides`` runs.
+``python -m errlib.run.site slides`` is what ``make slides`` runs.
 """
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ import shutil
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from .cache import runs_root
-from .config import add_profile_argument
-from .data import REPO_ROOT
+from ..stages.cache import runs_root
+from ..stages.config import add_profile_argument
+from ..core.data import REPO_ROOT
 from .report import format_value, kind_of
 
 # The GitHub owner/name the course is published under, for the "Open in Colab" badges and
@@ -54,7 +54,7 @@ def notebook_title(stem: str) -> str:
 
 
 def _fmt(name: str, v: Any, kinds: Optional[Dict[str, str]]) -> str:
-    """``v`` formatted by its kind (:func:`errlib.report.format_value`), never by its range."""
+    """``v`` formatted by its kind (:func:`errlib.run.report.format_value`), never by its range."""
     return html.escape(format_value(v, kind_of(name, v, kinds)))
 
 
@@ -231,7 +231,7 @@ def course_notebooks(run_dir: Optional[Path] = None) -> List[Path]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m errlib.site", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m errlib.run.site", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("slides", help="reveal.js slides from the notebooks")

@@ -1,8 +1,8 @@
 """Part I's stages as cached functions: ``get_source``, ``get_errset``, ``get_student``.
 
 Each ``get_*`` returns a :class:`Stage`: ``value`` is the object (a model in
-eval mode on ``cfg``'s device, or an :class:`~errlib.errsets.ErrorSet`) and
-``result`` its :class:`~errlib.cache.StageResult` (key, path, manifest with
+eval mode on ``cfg``'s device, or an :class:`~errlib.stages.errsets.ErrorSet`) and
+``result`` its :class:`~errlib.stages.cache.StageResult` (key, path, manifest with
 metrics); ``model, res = get_source(cfg)`` unpacks it. A missing upstream stage
 is built first, so any notebook can run alone; equal settings load from the
 cache in seconds.
@@ -11,8 +11,8 @@ Stage graph (the key of each stage includes the keys above it)::
 
     source --> errset(rule) --> student(rule)
 
-Part II (Wallace) builds on these in :mod:`errlib.wallace`. Every seed comes from
-``cfg.seed`` and a name (:mod:`errlib.seeds`).
+Part II (Wallace) builds on these in :mod:`errlib.stages.wallace`. Every seed comes from
+``cfg.seed`` and a name (:mod:`errlib.core.seeds`).
 """
 from __future__ import annotations
 
@@ -21,12 +21,12 @@ from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from . import data as D
+from ..core import data as D
 from .cache import StageResult, run_stage
 from .config import Config
 from .errsets import ErrorSet, adversarial_set
-from .seeds import derive
-from .train import TrainRecipe, evaluate, pick_device, predict
+from ..core.seeds import derive
+from ..core.train import TrainRecipe, evaluate, pick_device, predict
 
 RULE_NAMES = {"all": "D_rand", "shift": "D_det", "other": "D_other"}
 
@@ -81,8 +81,8 @@ def train_stage(stage: str, recipe: TrainRecipe, X: torch.Tensor, y: torch.Tenso
     stage apart, e.g. how ``X`` was made) and the ``upstream`` keys.
     ``extra_metrics(model, test_pred)`` may add metrics computed after training
     (``test_pred``: the model's classes for ``X_test``, computed once);
-    ``perturb`` goes to :func:`~errlib.train.fit` (its settings belong in ``key``).
-    Metrics: ``history`` (:func:`~errlib.train.fit`'s; its per-epoch ``test_acc``
+    ``perturb`` goes to :func:`~errlib.core.train.fit` (its settings belong in ``key``).
+    Metrics: ``history`` (:func:`~errlib.core.train.fit`'s; its per-epoch ``test_acc``
     is on :func:`curve_sample`, ``curve_n_test`` images, enough for the shape of
     a learning curve at a fifth of the cost on MNIST), ``test_acc`` (the whole
     ``X_test``, after training), ``train_acc`` and ``n_train``.

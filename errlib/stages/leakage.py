@@ -31,15 +31,15 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 from torch import nn
 
-from . import data as D
-from .attacks import pgd
+from ..core import data as D
+from ..core.attacks import pgd
 from .cache import StageResult, run_stage
 from .config import Config
 from .controls import robust_accuracy
 from .errsets import ErrorSet
 from .pipeline import Stage, attacked_images, get_errset, get_student, load_splits, source_recipe, train_stage
-from .seeds import derive, generator
-from .train import TrainRecipe, predict
+from ..core.seeds import derive, generator
+from ..core.train import TrainRecipe, predict
 
 PAPER_EPS = {"cifar10": 0.5}  # Ilyas et al.'s L2 radius for the D_rand / D_det sets
 
@@ -71,7 +71,7 @@ def judge_recipe(cfg: Config) -> TrainRecipe:
 
 
 def _adversarial_batch(eps: float, steps: int, gen: torch.Generator):
-    """``perturb`` for :func:`errlib.train.fit`: untargeted L2 PGD from a random start in the ball."""
+    """``perturb`` for :func:`errlib.core.train.fit`: untargeted L2 PGD from a random start in the ball."""
 
     def perturb(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
         return pgd(model, xb, yb, eps=eps, steps=steps, targeted=False, random_start=True,
@@ -201,7 +201,7 @@ def get_filtered_student(cfg: Config, rule: str, kind: str = "filtered", *, errs
                          judge=None) -> Stage:
     """A fresh student trained only on :func:`get_subset` ``(cfg, rule, kind)``, scored on clean test data.
 
-    Same recipe and metrics as :func:`errlib.pipeline.get_student` (``n_train``:
+    Same recipe and metrics as :func:`errlib.stages.pipeline.get_student` (``n_train``:
     the rows kept). An empty subset raises :class:`EmptySubsetError` (the judge
     read no row as its original class).
     """
@@ -259,7 +259,7 @@ def controlled_students(cfg: Config, rule: str, *, errset=None, judge=None) -> D
 
 def build_controlled_students(cfg: Config) -> None:
     """Build (or load) both rules' leakage-controlled students for ``cfg.seed``: what the course
-    runner starts ahead of notebook 04, beside notebook 03 (:mod:`errlib.ahead`)."""
+    runner starts ahead of notebook 04, beside notebook 03 (:mod:`errlib.run.ahead`)."""
     for rule in ("all", "shift"):
         controlled_students(cfg, rule)
 

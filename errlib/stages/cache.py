@@ -59,7 +59,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import torch
 
-from .data import REPO_ROOT
+from ..core.data import REPO_ROOT
 
 PAYLOAD = "payload.pt"
 MANIFEST = "manifest.json"
@@ -115,16 +115,28 @@ def _source_hash(path: str, mtime_ns: int, size: int) -> str:
     return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
 
 
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # errlib/
+
+
+def module_path(name: str) -> Path:
+    """``errlib/<sub-package>/<name>.py``: module stems are unique across the sub-packages."""
+    found = sorted(PACKAGE_ROOT.glob(f"*/{name}.py"))
+    if len(found) != 1:
+        raise LookupError(f"errlib module {name!r}: expected one file, found {[str(p) for p in found]}")
+    return found[0]
+
+
 def module_hash(name: str) -> str:
-    """SHA-256 of ``errlib/<name>.py``'s syntax tree without docstrings (comments never reach it)."""
-    path = Path(__file__).with_name(f"{name}.py")
+    """SHA-256 of ``errlib/<sub-package>/<name>.py``'s syntax tree without docstrings (comments never
+    reach it)."""
+    path = module_path(name)
     st = path.stat()
     return _source_hash(str(path), st.st_mtime_ns, st.st_size)
 
 
 def stage_code(stage: str) -> str:
     """16 hex digits identifying the code behind ``stage`` (every errlib module if unregistered)."""
-    names = STAGE_CODE.get(stage) or sorted(p.stem for p in Path(__file__).parent.glob("*.py"))
+    names = STAGE_CODE.get(stage) or sorted(p.stem for p in PACKAGE_ROOT.glob("*/*.py") if p.stem != "__init__")
     blob = "".join(f"{n}:{module_hash(n)};" for n in sorted(names))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -149,7 +161,7 @@ def _sha256(path: Path) -> str:
 
 def library_versions() -> Dict[str, str]:
     import torchvision
-    from . import __version__
+    from .. import __version__
     return {"python": platform.python_version(), "torch": torch.__version__,
             "torchvision": torchvision.__version__, "errlib": __version__}
 

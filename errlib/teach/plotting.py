@@ -1,7 +1,7 @@
 """Figures for the course. Every function returns a ``matplotlib`` Figure.
 
 Images are ``(N, C, H, W)`` tensors in [0, 1]; labels are int tensors; class
-names come from :func:`errlib.data.dataset_info`. :func:`setup` sets a style
+names come from :func:`errlib.core.data.dataset_info`. :func:`setup` sets a style
 readable on a classroom projector.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .data import to_float
+from ..core.data import to_float
 
 
 def setup() -> None:
@@ -101,7 +101,7 @@ def training_curves(histories: Mapping[str, Sequence[Dict[str, float]]], chance:
     """Train accuracy (dashed, on each model's own training set) and clean test accuracy (solid).
 
     The test points are the history's: measured each epoch on a sample of the
-    test set (:func:`errlib.pipeline.curve_sample`), not the whole of it.
+    test set (:func:`errlib.stages.pipeline.curve_sample`), not the whole of it.
     """
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for i, (name, hist) in enumerate(histories.items()):

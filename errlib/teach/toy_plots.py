@@ -1,7 +1,7 @@
 """Figures of Wallace's 2-D toy (notebook 06): decision regions, flipped points, per-seed scores.
 
 Points are ``(n, 2)`` tensors in [0, 1]^2; labels are {0, 1}; a decision grid
-comes from :func:`errlib.toy.decision_grid`. Style as :func:`errlib.plotting.setup`.
+comes from :func:`errlib.stages.toy.decision_grid`. Style as :func:`errlib.teach.plotting.setup`.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def toy_panels(X: torch.Tensor, y: torch.Tensor, teacher_grid, x_adv: torch.Tens
     """Wallace's three panels for one 2-D problem (blue: class 0, red: class 1).
 
     ``X (N, 2)``, ``y (N,)``: the original points; ``*_grid``: ``(g, p)`` from
-    :func:`errlib.toy.decision_grid`; ``x_adv (N, 2)``, ``adv_label (N,)`` and
+    :func:`errlib.stages.toy.decision_grid`; ``x_adv (N, 2)``, ``adv_label (N,)`` and
     ``flipped (N,)`` bool: the attacked points, the teacher's label there and
     which ones flipped (the student's training set).
     1. the teacher's boundary, the points and their ``eps`` L-inf squares;

@@ -2,7 +2,7 @@
 
 A notebook ends with::
 
-    errlib.report.save_results("04_measure", cfg, {"D_rand": {"value": 0.87, "reference": 0.633}})
+    errlib.run.report.save_results("04_measure", cfg, {"D_rand": {"value": 0.87, "reference": 0.633}})
 
 which writes ``<results dir>/04_measure.json`` holding the values, the
 settings that produced them, the kernel's peak memory and a timestamp. The
@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from .cache import runs_root
+from ..stages.cache import runs_root
 
 
 def peak_memory_mb() -> float:

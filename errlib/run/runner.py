@@ -31,7 +31,7 @@ from papermill.exceptions import PapermillExecutionError
 
 def list_notebooks(only: Optional[Sequence[str]] = None, folder: Optional[Path] = None) -> List[Path]:
     """The course notebooks ``NN_*.ipynb`` (those matching ``only``: numbers, names, or paths)."""
-    from .data import REPO_ROOT
+    from ..core.data import REPO_ROOT
 
     folder = folder or REPO_ROOT / "notebooks"
     nbs = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
@@ -100,9 +100,9 @@ def check_parameters(parameters: Dict[str, Any], notebooks: Sequence[Path]) -> D
 
     A name must be declared by at least one of ``notebooks``; each notebook
     receives only the names it declares. Types are checked against
-    :class:`errlib.config.Config` (:func:`errlib.config.check_parameters`).
+    :class:`errlib.stages.config.Config` (:func:`errlib.stages.config.check_parameters`).
     """
-    from .config import check_parameters as check
+    from ..stages.config import check_parameters as check
 
     declared = {nb: declared_parameters(nb) for nb in notebooks}
     names = list(dict.fromkeys(n for d in declared.values() for n in d))
@@ -161,9 +161,9 @@ def errlib_fingerprint() -> str:
     """16 hex digits over every errlib module's code (syntax trees without docstrings)."""
     import hashlib
 
-    from .cache import module_hash
+    from ..stages.cache import PACKAGE_ROOT, module_hash
 
-    names = sorted(p.stem for p in Path(__file__).parent.glob("*.py"))
+    names = sorted(p.stem for p in PACKAGE_ROOT.glob("*/*.py") if p.stem != "__init__")
     return hashlib.sha256("".join(f"{n}:{module_hash(n)};" for n in names).encode()).hexdigest()[:16]
 
 

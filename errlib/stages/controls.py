@@ -10,7 +10,7 @@
   for notebook 07 and for the course runner, which starts its points early).
 
 The untrained-source, D_other, architecture and quantisation controls reuse
-:mod:`errlib.pipeline` (``get_source(untrained=True)``, rule ``"other"``,
+:mod:`errlib.stages.pipeline` (``get_source(untrained=True)``, rule ``"other"``,
 ``cfg.replace(student_model=...)``, ``get_student(quantize=True)``).
 """
 from __future__ import annotations
@@ -20,14 +20,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from .attacks import pgd
-from . import data as D
+from ..core.attacks import pgd
+from ..core import data as D
 from .cache import run_stage
 from .config import PARAMETERS, Config
 from .errsets import ErrorSet, random_label_set
 from .pipeline import Stage, attacked_images, load_splits, source_recipe, train_stage
-from .seeds import derive
-from .train import predict
+from ..core.seeds import derive
+from ..core.train import predict
 
 
 def get_random_label_set(cfg: Config, rule: str = "all", n: Optional[int] = None) -> Stage:
@@ -83,7 +83,7 @@ def robust_accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, eps_list
 
 
 def eps_sweep_plan(cfg: Config) -> Tuple[Dict[str, List[float]], Dict[str, Any]]:
-    """Notebook 07's eps sweep as ``(grid, parameters)`` for :func:`errlib.sweep.sweep` of notebook 04.
+    """Notebook 07's eps sweep as ``(grid, parameters)`` for :func:`errlib.run.sweep.sweep` of notebook 04.
 
     Every grid point gets all of ``cfg``'s resolved shared settings (so a sweep
     never falls back to another profile's), ``sweep_n_attack`` attacked images

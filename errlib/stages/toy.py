@@ -4,7 +4,7 @@ The experiment (``reference.md`` §3.2), for one random problem:
 
 1. :func:`make_points`: 32 points uniform in the unit square, random binary labels;
 2. a small MLP *teacher* fits all 32 (full-batch Adam);
-3. untargeted L-inf PGD (:func:`errlib.attacks.pgd`) moves each point at most 0.12
+3. untargeted L-inf PGD (:func:`errlib.core.attacks.pgd`) moves each point at most 0.12
    per coordinate; we keep the points whose teacher prediction flips from right
    to wrong, each labelled with the teacher's new (wrong) class;
 4. a fresh MLP *student* trains on those flipped points only;
@@ -15,7 +15,7 @@ Many seeds run at once: :class:`MLPBank` holds ``S`` independent MLPs as
 batched weight tensors, so one full-batch optimiser step trains every seed's
 model (the loss is a sum of per-seed losses and Adam is element-wise, so this
 is exactly ``S`` separate trainings). Problem ``s``'s points and initial weights
-come from ``s`` and a name (:mod:`errlib.seeds`: ``"toy_points"``,
+come from ``s`` and a name (:mod:`errlib.core.seeds`: ``"toy_points"``,
 ``"toy_teacher_init"``, ``"toy_student_init"``), not from which other problems
 run beside it.
 
@@ -36,9 +36,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attacks import pgd
-from .parallel import num_threads
-from .seeds import generator
+from ..core.attacks import pgd
+from ..core.parallel import num_threads
+from ..core.seeds import generator
 
 # Wallace's setting and the defaults that reproduce it on a CPU in seconds.
 N_POINTS = 32
@@ -84,7 +84,7 @@ class MLPBank(nn.Module):
 
     ``forward`` takes ``(S, N, 2)`` and returns logits ``(S, N, 2)``; it also
     takes the flattened ``(S * N, 2)`` (rows of problem ``s`` contiguous) and
-    returns ``(S * N, 2)``, which is what :func:`errlib.attacks.pgd` passes.
+    returns ``(S * N, 2)``, which is what :func:`errlib.core.attacks.pgd` passes.
     Member ``i`` is initialised from ``seeds[i]`` and ``role`` alone (the seed
     name ``f"toy_{role}_init"``), like ``nn.Linear`` (uniform in +-1/sqrt(fan_in)).
     """
@@ -112,7 +112,7 @@ class MLPBank(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.dim() == 2
         h = x.view(len(self), -1, x.shape[-1]) if flat else x
-        h = standardize(h)  # normalisation inside the model, as in errlib.models
+        h = standardize(h)  # normalisation inside the model, as in errlib.core.models
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             h = torch.baddbmm(b, h, w)
             if i < len(self.weights) - 1:
@@ -170,7 +170,7 @@ def predict_bank(bank: MLPBank, X: torch.Tensor) -> torch.Tensor:
 
 def flip_attack(bank: MLPBank, X: torch.Tensor, y: torch.Tensor, *, eps: float = EPS,
                 steps: int = ATTACK_STEPS, step_size: float = ATTACK_STEP_SIZE):
-    """Untargeted L-inf PGD on every point of every member, via :func:`errlib.attacks.pgd`.
+    """Untargeted L-inf PGD on every point of every member, via :func:`errlib.core.attacks.pgd`.
 
     Returns ``(x_adv (S, N, 2), pred (S, N), flipped (S, N) bool)``: ``flipped``
     marks points the teacher classified correctly whose prediction changes

@@ -2,7 +2,7 @@
 
 torch parallelises each operation over its intra-op threads, which for PGD on
 the course's small CNN means every small operation and its backward is cut and
-re-joined dozens of times per step. :func:`errlib.attacks.pgd` instead splits
+re-joined dozens of times per step. :func:`errlib.core.attacks.pgd` instead splits
 the *batch*: one contiguous chunk per thread, each attacked start to finish in
 its own worker on one intra-op thread (:func:`split_map`), so the cores meet
 once per batch. In eval mode every example is computed independently, so the
@@ -17,8 +17,8 @@ at each training epoch and each attacked batch (:func:`refresh_threads`): the
 course runner rewrites it as notebooks start and finish, so a notebook left
 running alone takes the freed cores without a restart.
 
-The same entry points (:func:`errlib.train.fit`, :func:`errlib.train.predict`,
-:func:`errlib.attacks.pgd`) first call :func:`reuse_freed_memory`, which stops
+The same entry points (:func:`errlib.core.train.fit`, :func:`errlib.core.train.predict`,
+:func:`errlib.core.attacks.pgd`) first call :func:`reuse_freed_memory`, which stops
 glibc from handing large freed tensors back to the operating system, to be
 page-faulted in again on the next step. ``ERRLIB_REUSE_MEMORY=0`` turns that off.
 """

@@ -1,6 +1,6 @@
 """Part II, Wallace's "Learning from Incorrectly Labeled Data" (notebook 05), as cached stages.
 
-Every ``get_*`` returns a :class:`~errlib.pipeline.Stage` (``value``, ``result``)::
+Every ``get_*`` returns a :class:`~errlib.stages.pipeline.Stage` (``value``, ``result``)::
 
     teacher (weak, few steps) --> labels --> wrong_student(teacher labels | random wrong labels)
     source (MNIST)            --> labels (Fashion-MNIST, raw | normalised) --> cross_student
@@ -8,7 +8,7 @@ Every ``get_*`` returns a :class:`~errlib.pipeline.Stage` (``value``, ``result``
 A "labels" stage stores only the teacher's predictions on its image pool (N,);
 the pixels are never changed, so the ErrorSet is rebuilt from the dataset on load.
 The weak teacher trains with Part I's source recipe for a few optimiser steps,
-the students with Part I's student recipe (:mod:`errlib.pipeline`).
+the students with Part I's student recipe (:mod:`errlib.stages.pipeline`).
 """
 from __future__ import annotations
 
@@ -17,14 +17,14 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from . import data as D
+from ..core import data as D
 from . import pipeline as P
 from .cache import StageResult, run_stage
 from .config import Config
 from .errsets import ErrorSet, random_label_set, relabel_set, wrong_label_set
 from .pipeline import Stage
-from .seeds import derive
-from .train import TrainRecipe, evaluate, predict
+from ..core.seeds import derive
+from ..core.train import TrainRecipe, evaluate, predict
 
 WRONG_LABELS = {
     "teacher": "D_wrong: the images the weak teacher gets wrong, labelled with its wrong answer",
@@ -43,7 +43,7 @@ def test_split(cfg: Config, dataset: str) -> Tuple[torch.Tensor, torch.Tensor]:
 def weak_pool(cfg: Config) -> Tuple[torch.Tensor, torch.Tensor]:
     """The ``weak_dataset`` training images (uint8) and labels the weak teacher trains on and relabels.
 
-    ``n_train`` of them, the subset :func:`errlib.pipeline.get_source` draws for that dataset.
+    ``n_train`` of them, the subset :func:`errlib.stages.pipeline.get_source` draws for that dataset.
     """
     return P.train_subset(cfg, cfg.weak_dataset)
 
@@ -131,7 +131,7 @@ def _labels_stage(name: str, settings: Dict[str, Any], teacher: Tuple[nn.Module,
 
 def get_wrong_label_set(cfg: Config, *, teacher: Optional[Tuple[nn.Module, StageResult]] = None,
                         force: bool = False) -> Stage:
-    """Wallace's D_wrong (:func:`errlib.errsets.wrong_label_set`) from the weak teacher.
+    """Wallace's D_wrong (:func:`errlib.stages.errsets.wrong_label_set`) from the weak teacher.
 
     Metrics of the returned stage: ``n`` (pool size), ``agree_with_own_labels``
     (the teacher's accuracy on the whole pool: Wallace's "train" accuracy),
@@ -176,7 +176,7 @@ def get_wrong_label_student(cfg: Config, labels: str = "teacher", *,
 
     ``labels="teacher"``: the weak teacher's wrong labels (Wallace's experiment);
     ``labels="random"``: the control, a wrong label drawn uniformly per image
-    (:func:`errlib.errsets.random_label_set`, rule ``"other"``), no teacher in it.
+    (:func:`errlib.stages.errsets.random_label_set`, rule ``"other"``), no teacher in it.
     Metrics: ``test_acc`` (clean test set, true labels), ``errset_train_acc``
     (fit to its own labels) and ``test_agrees_with_teacher`` (share of test
     images where it answers as the weak teacher does).
@@ -215,7 +215,7 @@ def cross_domain_images(cfg: Config, normalise: bool = False) -> Tuple[torch.Ten
 
     ``n_train`` of them (seeded; all 60,000 when ``None``). ``normalise=False``:
     uint8 pixels as they are. ``normalise=True``: float32 images rescaled in pixel
-    space to MNIST's pixel mean and standard deviation (:func:`errlib.data.match_stats`,
+    space to MNIST's pixel mean and standard deviation (:func:`errlib.core.data.match_stats`,
     one affine map for the whole set, clamped to [0, 1]).
     """
     X, y = P.train_subset(cfg, "fashion_mnist")
@@ -228,7 +228,7 @@ def cross_domain_images(cfg: Config, normalise: bool = False) -> Tuple[torch.Ten
 def get_cross_domain_set(cfg: Config, normalise: bool = False, *,
                          teacher: Optional[Tuple[nn.Module, StageResult]] = None,
                          force: bool = False) -> Stage:
-    """Fashion-MNIST images labelled by the MNIST teacher (:func:`errlib.errsets.relabel_set`).
+    """Fashion-MNIST images labelled by the MNIST teacher (:func:`errlib.stages.errsets.relabel_set`).
 
     ``y`` holds the teacher's digits, ``y_true`` the images' Fashion-MNIST
     classes. Metrics: ``label_counts`` (how often each digit was given).

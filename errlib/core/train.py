@@ -8,9 +8,9 @@
 converted to float there. ``fit`` returns one dict of metrics per epoch.
 A :class:`TrainRecipe` names everything that decides a trained model's weights.
 
-``ERRLIB_THREADS=N`` runs ``fit``, ``predict`` and :func:`errlib.attacks.pgd`
+``ERRLIB_THREADS=N`` runs ``fit``, ``predict`` and :func:`errlib.core.attacks.pgd`
 with N CPU threads (unset: torch's default, one per core); see
-:mod:`errlib.parallel`.
+:mod:`errlib.core.parallel`.
 """
 from __future__ import annotations
 
@@ -195,7 +195,7 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: Optional[
     The batch order and augmentation come from a generator seeded with ``seed``
     (torch's global generator is not used); deterministic on the CPU.
     ``perturb(model, xb, yb)``, if given, replaces each batch before its step
-    (adversarial training, :func:`errlib.leakage.get_judge`).
+    (adversarial training, :func:`errlib.stages.leakage.get_judge`).
     """
     _check_xy(X, y, "fit")
     epochs, total = _check_fit_args(len(X), batch_size, epochs, steps, max_steps, optimizer, schedule)
@@ -241,7 +241,7 @@ class TrainRecipe:
 
     ``epochs`` whole epochs, or ``steps`` optimiser steps (see :func:`fit`).
     ``init_seed`` seeds the initial weights, ``order_seed`` the batch order and
-    augmentation (derive both with :mod:`errlib.seeds`). ``mean``/``std``: the
+    augmentation (derive both with :mod:`errlib.core.seeds`). ``mean``/``std``: the
     model's normalisation statistics (``None``: the dataset's own).
     """
 

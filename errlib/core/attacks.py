@@ -10,7 +10,7 @@ loop; targeting is a single sign on the loss.
 
 Shapes: ``x`` is ``(N, C, H, W)`` float in [0, 1] (uint8 is accepted and
 divided by 255); ``target``/labels are ``(N,)`` int64. The model normalises its
-own input (see :mod:`errlib.models`).
+own input (see :mod:`errlib.core.models`).
 """
 from __future__ import annotations
 
@@ -238,7 +238,7 @@ def pgd(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, *, eps: float, 
     The model is put in eval mode for the attack and its parameters are frozen;
     both are restored afterwards. Results come back on the input's device. On a
     CPU with several threads each batch is split across worker threads
-    (:mod:`errlib.parallel`); the results equal the one-thread attack's up to
+    (:mod:`errlib.core.parallel`); the results equal the one-thread attack's up to
     float rounding. ``batch_size`` images are attacked at once; examples are
     attacked independently (the default's speed: ``benchmarks/README.md``).
     """

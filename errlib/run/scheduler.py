@@ -1,10 +1,10 @@
-"""The course's scheduler: notebooks and :mod:`~errlib.ahead` jobs by their dependencies, sharing the cores.
+"""The course's scheduler: notebooks and :mod:`~errlib.run.ahead` jobs by their dependencies, sharing the cores.
 
 Each piece of :class:`Work` (a notebook, or an ahead job) waits for the work
-named in its ``after``; ready work starts lowest :data:`~errlib.ahead.RANK`
+named in its ``after``; ready work starts lowest :data:`~errlib.run.ahead.RANK`
 first, at most ``jobs`` at a time, each in a worker of the executor. At every
 start and end the cores are re-shared among the running work through threads
-files (:func:`errlib.sweep.share_threads`), which each process re-reads at
+files (:func:`errlib.run.sweep.share_threads`), which each process re-reads at
 every training epoch and attacked batch. A failed notebook skips the work that
 waits for it; a failed ahead job skips nothing (its notebook builds what it
 needs). Outcomes land in the results document: ``doc["notebooks"]`` and
@@ -25,7 +25,7 @@ from .sweep import kernel_env, share_threads
 
 
 class Work(NamedTuple):
-    """A notebook or an :mod:`~errlib.ahead` job, as the scheduler sees it: ``run(env)`` in a worker."""
+    """A notebook or an :mod:`~errlib.run.ahead` job, as the scheduler sees it: ``run(env)`` in a worker."""
 
     name: str  # the notebook's stem, or the ahead job's name
     rank: int  # lower starts first among ready work
@@ -52,7 +52,7 @@ def plan_works(pending, deps, shares, out, timeout, html, ahead_jobs) -> Dict[st
 
 
 def _share(running: Sequence[Work], files: Dict[str, Path]) -> Dict[str, int]:
-    """The cores shared among the running work, the lowest ranks first (:func:`~errlib.sweep.share_threads`)."""
+    """The cores shared among the running work, the lowest ranks first (:func:`~errlib.run.sweep.share_threads`)."""
     return share_threads([w.name for w in sorted(running, key=lambda w: w.rank)], files)
 
 
@@ -86,7 +86,7 @@ def schedule(ex, works: Dict[str, Work], doc, out, jobs, save: Callable[[Path, D
             entry(w).update(status="running")
         if not running:
             if pending:
-                raise RuntimeError(f"{sorted(pending)} wait on each other: fix DEPENDS or errlib.ahead")
+                raise RuntimeError(f"{sorted(pending)} wait on each other: fix DEPENDS or errlib.run.ahead")
             break
         done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
         for f in done:

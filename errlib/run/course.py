@@ -1,23 +1,23 @@
-"""Run the course's notebooks with papermill: ``python -m errlib.course run``.
+"""Run the course's notebooks with papermill: ``python -m errlib.run.course run``.
 
-    python -m errlib.course run                      # default profile, every notebook
-    python -m errlib.course run --profile smoke      # CI-sized
-    python -m errlib.course run --only 01 04 -p eps 3.0
-    python -m errlib.course run --jobs 1             # one notebook at a time
-    python -m errlib.course sweep 04 --grid eps 1 2 3 4 5 -p n_attack 5000 [--jobs 2]
+    python -m errlib.run.course run                      # default profile, every notebook
+    python -m errlib.run.course run --profile smoke      # CI-sized
+    python -m errlib.run.course run --only 01 04 -p eps 3.0
+    python -m errlib.run.course run --jobs 1             # one notebook at a time
+    python -m errlib.run.course sweep 04 --grid eps 1 2 3 4 5 -p n_attack 5000 [--jobs 2]
 
 Notebooks run concurrently, by their dependencies (:data:`DEPENDS`: 02 needs
 01's source model, 05 needs 01's MNIST teacher, 06 needs nothing, 07 needs
-01-04), beside the work :mod:`errlib.ahead` starts before the notebook that
+01-04), beside the work :mod:`errlib.run.ahead` starts before the notebook that
 needs it (04's other seeds, 07's eps sweep, the judge; ``--no-ahead`` turns it
 off), in up to ``--jobs`` worker processes (default: up to 3, no more than the
-cores). Ready work starts lowest :data:`errlib.ahead.RANK` first: the chain
+cores). Ready work starts lowest :data:`errlib.run.ahead.RANK` first: the chain
 01 -> 02 -> 03 -> 04 -> 07 sets the course's length. The cores are shared among
 the running work and re-shared whenever work starts or ends: each process
 re-reads its count from a file (``ERRLIB_THREADS_FILE``) at every training
 epoch and attacked batch, so a notebook left alone takes the freed cores. The
 stage cache makes each notebook standalone, and its per-stage lock keeps two
-processes from building the same stage at once. ``sweep`` is :mod:`errlib.sweep`.
+processes from building the same stage at once. ``sweep`` is :mod:`errlib.run.sweep`.
 
 Each notebook runs in a fresh kernel into ``data/runs/course/<profile>/``
 (executed ``.ipynb`` plus ``.html``); the console shows each notebook's start,
@@ -49,8 +49,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from . import site
 from .ahead import plan as plan_ahead
-from .cache import runs_root
-from .config import add_profile_argument
+from ..stages.cache import runs_root
+from ..stages.config import add_profile_argument
 from .report import render_report
 from .runner import check_parameters, errlib_fingerprint, list_notebooks
 from .scheduler import plan_works, schedule
@@ -146,7 +146,7 @@ def run_course(profile: str = "default", only: Optional[Sequence[str]] = None,
                jobs: Optional[int] = None, ahead: bool = True) -> Dict[str, Any]:
     """Execute notebooks by their dependencies; return (and write) the results document.
 
-    ``ahead``: also start the :mod:`errlib.ahead` jobs of the notebooks that run.
+    ``ahead``: also start the :mod:`errlib.run.ahead` jobs of the notebooks that run.
 
     Raises SystemExit(1) after writing the results if a notebook failed.
     """
@@ -201,7 +201,7 @@ def _write(out: Path, doc: Dict[str, Any]) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m errlib.course", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m errlib.run.course", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="execute the notebooks, by their dependencies")
@@ -214,7 +214,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     r.add_argument("--no-html", action="store_true", help="skip the HTML copies")
     r.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
     r.add_argument("--no-ahead", action="store_true",
-                   help="start no work ahead of the notebook that needs it (errlib.ahead)")
+                   help="start no work ahead of the notebook that needs it (errlib.run.ahead)")
     r.add_argument("--jobs", type=int, default=None,
                    help=f"processes at once (notebooks and ahead jobs), by their dependencies "
                         f"(default {default_jobs()} here)")

@@ -11,7 +11,7 @@ print, and never raise because of what the student did or did not do.
 
 Each checker tests behaviour on hand-made cases with known answers, and where errlib
 already has the function (``attacks.L2Step``, ``errsets.wrong_label_set``, ...) on random
-inputs against it. Reference solutions live apart, in :mod:`errlib.solutions`; no
+inputs against it. Reference solutions live apart, in :mod:`errlib.teach.solutions`; no
 notebook imports them. :data:`EXERCISES` lists every exercise, coding or question, with
 the notebook it belongs to.
 """
@@ -23,7 +23,8 @@ from typing import Callable, Dict, Optional
 
 import torch
 
-from . import attacks, errsets
+from ..core import attacks
+from ..stages import errsets
 
 NOT_ATTEMPTED, PASS, FAIL = "not attempted", "pass", "fail"
 

@@ -1,8 +1,8 @@
-"""Before/after figure for errlib.core.parallel.reuse_freed_memory (glibc's mmap and trim thresholds).
+"""Before/after figure for errlib.core.parallel.MALLOC_ENV (glibc's mmap and trim thresholds).
 
-The setting is process-wide and can only be compared across processes, so this
-script starts fresh Python processes, alternating ``ERRLIB_REUSE_MEMORY=0`` (glibc's
-defaults) and ``=1`` (errlib's default), each running the same workload on the
+The setting is process-wide and read by glibc when a process starts, so this
+script starts fresh Python processes, alternating glibc's defaults and
+``MALLOC_ENV`` in the environment (what the course gives its processes), each running the same workload on the
 course CNN: a training epoch, a PGD attack and a prediction pass, each timed on
 its first call (as a notebook makes it) and on two repeats, with the minor page
 faults each call took. Prints a table and the paired ratios; ``--out`` writes JSON.
@@ -20,6 +20,8 @@ import subprocess
 import sys
 import time
 
+from errlib.core.parallel import MALLOC_ENV
+
 STAGES = ("fit", "pgd", "predict")
 
 
@@ -29,7 +31,6 @@ def workload() -> dict:
 
     from errlib.core.attacks import pgd
     from errlib.core.models import make_model
-    from errlib.core.parallel import reuse_freed_memory
     from errlib.core.train import fit, predict
 
     gen = torch.Generator().manual_seed(0)
@@ -40,7 +41,7 @@ def workload() -> dict:
              "pgd": lambda: pgd(model, X[:512].float() / 255, (y[:512] + 1) % 10, eps=2.0, steps=20,
                                 progress=False),
              "predict": lambda: predict(model, X)}
-    out = {"reuse_freed_memory": reuse_freed_memory(), "threads": torch.get_num_threads()}
+    out = {"malloc_env": {k: os.environ.get(k) for k in MALLOC_ENV}, "threads": torch.get_num_threads()}
     for stage in STAGES:
         rows = []
         for _ in range(3):  # the first call is the cold one
@@ -65,11 +66,12 @@ def main() -> None:
     runs = {"0": [], "1": []}
     for r in range(args.rounds):
         for flag in (("0", "1") if r % 2 == 0 else ("1", "0")):
-            env = dict(os.environ, ERRLIB_REUSE_MEMORY=flag)
+            env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+            env.update(MALLOC_ENV if flag == "1" else {})
             res = subprocess.run([sys.executable, __file__, "--child"], env=env, check=True,
                                  capture_output=True, text=True)
             runs[flag].append(json.loads(res.stdout.strip().splitlines()[-1]))
-            print(f"round {r + 1}, ERRLIB_REUSE_MEMORY={flag}: "
+            print(f"round {r + 1}, {'MALLOC_ENV' if flag == '1' else 'glibc defaults'}: "
                   + ", ".join(f"{s} {runs[flag][-1][s]['first_s']:.2f}s" for s in STAGES), flush=True)
     print(f"\n{'call':<16}{'glibc defaults':>16}{'errlib':>10}{'ratio':>8}{'faults (defaults -> errlib)':>32}")
     summary = {}

@@ -88,23 +88,33 @@ def parser(doc: str) -> argparse.ArgumentParser:
     return ap
 
 
+def malloc_env_or_restart() -> None:
+    """Restart this script with errlib's glibc thresholds in its environment, unless they are there
+    (glibc reads them at process start; the course's processes get them the same way)."""
+    try:
+        from errlib.core.parallel import MALLOC_ENV
+    except ImportError:  # a baseline from before the setting moved to the environment
+        return
+    if not any(k in os.environ for k in MALLOC_ENV):
+        os.execve(sys.executable, [sys.executable] + sys.argv, dict(os.environ, **MALLOC_ENV))
+
+
 def setup(args: argparse.Namespace) -> dict:
     """Same threads and allocator for every contender; returns the run's description (meta)."""
+    malloc_env_or_restart()
     if args.threads:
         torch.set_num_threads(args.threads)
     ignored = os.environ.pop("ERRLIB_THREADS", None)  # errlib gets no private thread count
     os.environ.setdefault("ERRLIB_PROGRESS", "0")
     os.environ.setdefault("ERRLIB_DOWNLOAD", "0")
-    try:  # process-wide: in force before any contender runs (its own figure: allocator.py)
-        from errlib.core.parallel import reuse_freed_memory
-        reuse = reuse_freed_memory()
-    except ImportError:  # a baseline from before the setting existed
-        reuse = None
+    # glibc's thresholds as the course sets them (errlib.core.parallel.MALLOC_ENV; its own figure:
+    # allocator.py), read at process start (malloc_env_or_restart)
+    reuse = {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}
     return {"date": _dt.datetime.now().isoformat(timespec="seconds"), "quick": args.quick,
             "errlib_tree": str(TREE), "torch": torch.__version__, "python": platform.python_version(),
             "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
             "threads": torch.get_num_threads(), "ignored_ERRLIB_THREADS": ignored,
-            "reuse_freed_memory": reuse, "loadavg_start": loadavg()}
+            "malloc_env": reuse, "loadavg_start": loadavg()}
 
 
 def loadavg() -> Optional[List[float]]:

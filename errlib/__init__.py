@@ -10,7 +10,7 @@ Four sub-packages, each importing only from the ones before it (``tests/test_lay
 - :mod:`errlib.teach`: what a learner sees besides numbers: ``plotting``, ``toy_plots``,
   ``exercises`` and their reference ``solutions``.
 - :mod:`errlib.run`: the machinery that executes the course: ``course`` (the command line),
-  ``runner``, ``scheduler``, ``ahead``, ``sweep``, ``report``, ``site``.
+  ``runner``, ``tasks`` (the task graph), ``sweep``, ``report``, ``site``.
 
 The direction is the point: a change to how the course is run or taught cannot change a number,
 and the stages that make numbers never reach up into the machinery that schedules them.
@@ -27,7 +27,7 @@ LAYOUT = {
     "stages": ("cache", "config", "errsets", "pipeline", "leakage", "wallace", "controls", "toy",
                "reference"),
     "teach": ("plotting", "toy_plots", "exercises", "solutions"),
-    "run": ("course", "runner", "scheduler", "ahead", "sweep", "report", "site"),
+    "run": ("course", "runner", "tasks", "sweep", "report", "site"),
 }
 _HOME = {module: package for package, modules in LAYOUT.items() for module in modules}
 

@@ -163,7 +163,7 @@ W = reference.WALLACE
 # equivalent needs a teacher at about the same accuracy, not after the same number of
 # epochs: our small CNN passes 62.5% on Fashion-MNIST within a few dozen *optimiser
 # steps*, a tiny fraction of one epoch (469 steps of 128 images). So the teacher gets a
-# **step budget** (`teacher_steps`, passed to `errlib.core.train.fit` as `max_steps`).
+# **step budget** (`teacher_steps`, passed to `errlib.core.train.fit` as `steps`).
 #
 # We chose it from the curve below: one fresh teacher per budget, each scored on 2,000
 # training and 2,000 test images (fewer on a small pool). `teacher_steps` is 12 for

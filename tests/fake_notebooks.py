@@ -20,8 +20,9 @@ def build():
     return {"w": torch.ones(2)}, {}
 errlib.stages.cache.run_stage("shared", {"x": 1}, build, verbose=False)
 time.sleep(sleep)
-env = {k: os.environ.get(k) for k in ("ERRLIB_PROFILE", "ERRLIB_RESULTS", "ERRLIB_THREADS", "ERRLIB_THREADS_FILE",
-                                     "OMP_WAIT_POLICY")}
+env = {k: os.environ.get(k) for k in ("ERRLIB_PROFILE", "ERRLIB_RESULTS", "ERRLIB_THREADS", "OMP_NUM_THREADS",
+                                     "OMP_WAIT_POLICY", "MALLOC_TRIM_THRESHOLD_")}
+env["torch_threads"] = torch.get_num_threads()
 cfg = types.SimpleNamespace(profile=profile)
 errlib.run.report.save_results(NAME, cfg, {"student_acc": 0.5 + eps / 100, "mean_norm": 0.1 * eps,
                                        "n_rows": 3, "start": t_start, "end": time.time()},
@@ -44,18 +45,3 @@ def write_fake(path: Path, sleep: float = 0.0) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
     return path
-
-
-def fake_job(log: str, seconds: float, fail: bool, env) -> dict:
-    """An :class:`errlib.run.ahead.AheadJob` ``run`` for the scheduler's tests: append ``start end`` to
-    ``log`` (and the threads file it was given), or report a failure."""
-    import os
-    import time
-
-    t0 = time.time()
-    time.sleep(seconds)
-    with open(log, "a") as f:
-        f.write(f"{t0} {time.time()} {env.get('ERRLIB_THREADS_FILE')}\n")
-    if fail:
-        return {"status": "failed", "seconds": seconds, "ename": "RuntimeError", "evalue": "planned failure"}
-    return {"status": "ok", "seconds": seconds, "pid": os.getpid()}

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from errlib import config, report
-from errlib.run.course import DEPENDS, run_course
+from errlib.run.course import run_course
 from fake_notebooks import write_fake
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
@@ -59,15 +59,15 @@ def test_notebooks_run_by_dependencies_with_the_environment_untouched(tmp_path, 
     assert dict(os.environ) == before, "run_course must leave the caller's environment as it was"
     runs = {k: json.loads((tmp_path / "out" / "results" / f"{k}.json").read_text()) for k in ("01_a", "02_b", "06_c")}
     value = lambda k, n: runs[k]["values"][n]  # noqa: E731
-    assert value("02_b", "start") >= value("01_a", "end"), "02 waits for 01 (DEPENDS)"
+    assert value("02_b", "start") >= value("01_a", "end"), "02 waits for 01 (the course's task table)"
     for k, r in runs.items():
         assert r["settings"]["seed"] == 3 and r["settings"]["env"]["ERRLIB_PROFILE"] == "smoke"
         assert r["settings"]["env"]["OMP_WAIT_POLICY"] == "PASSIVE"
-    threads = max(1, (os.cpu_count() or 1) // 2)
+        assert r["settings"]["env"]["ERRLIB_THREADS"] == "1" and r["settings"]["env"]["torch_threads"] == 1
+        assert r["settings"]["env"]["MALLOC_TRIM_THRESHOLD_"] == str(512 << 20)
     printed = capsys.readouterr().out
-    assert f"01_a.ipynb{' ' * 30} start ({threads} threads)" in printed, "two at once share the cores"
-    assert runs["01_a"]["settings"]["env"]["ERRLIB_THREADS_FILE"], "each kernel re-reads its share from a file"
-    assert "ahead:" not in printed, "ahead jobs are planned for the course's own notebooks only"
+    assert f"01_a.ipynb{' ' * 30} start (1 thread)" in printed, "one thread per kernel"
+    assert "ahead:" not in printed, "stage calls run ahead of the course's own notebooks only"
     assert doc["course_seconds"] > 0 and 0 < doc["cpu_utilisation"] <= 1.05
     assert all(doc["notebooks"][k]["status"] == "ok" and doc["notebooks"][k]["seconds"] > 0 for k in runs)
     assert doc["notebooks"]["01_a"]["kinds"]["mean_norm"] == "norm"
@@ -97,10 +97,18 @@ def test_without_data_the_course_prints_the_data_not_found_error(tmp_path):
     assert "Kernel is running over TCP" not in r.stdout + r.stderr, "the transport warning is silenced"
 
 
-def test_the_dependency_graph_names_real_notebooks_in_order():
-    names = {p.name[:2] for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")}
-    for nb, deps in DEPENDS.items():
-        assert all(d < nb and d in names for d in deps), nb
+def test_the_task_table_names_real_notebooks_and_waits_only_for_earlier_ones(tmp_path):
+    from errlib.run.tasks import CourseTable, course_table
+
+    nbs = {p.name[:2]: p.stem for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")}
+    runs = {n: (stem, None) for n, stem in nbs.items()}
+    table = course_table(CourseTable("smoke", runs, {n: {} for n in nbs}, tmp_path))
+    listed = {t.name for t in table}
+    assert set(nbs.values()) <= listed, "every course notebook has a row"
+    for t in table:
+        assert set(t.after) <= listed, t
+        if t.name in nbs.values():
+            assert all(a < t.name for a in t.after if a in nbs.values()), t
 
 
 # ---- values carry a kind --------------------------------------------------------------------

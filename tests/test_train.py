@@ -138,40 +138,26 @@ def test_fit_rejects_length_mismatch():
         fit(tiny_model(), tiny_images(8), torch.zeros(7, dtype=torch.long), progress=False)
 
 
-def test_errlib_threads_sets_and_restores_the_thread_count(monkeypatch):
+def test_errlib_threads_sets_the_count_of_every_entry_point_and_restores_it(monkeypatch):
     import threading
 
     from errlib.core.attacks import pgd
-    from errlib.core.parallel import num_threads
 
-    monkeypatch.setenv("ERRLIB_DEVICE", "cpu")  # threads and the split are the CPU's, also on a GPU machine
+    monkeypatch.setenv("ERRLIB_DEVICE", "cpu")  # threads are the CPU's, also on a GPU machine
     before = torch.get_num_threads()
     X, y = separable(32)
+    here = threading.current_thread().name
     for want in (1, 2):
         monkeypatch.setenv("ERRLIB_THREADS", str(want))
-        with num_threads():
-            assert torch.get_num_threads() == want
-        assert torch.get_num_threads() == before
-        seen = {}
+        seen = set()
         model = tiny_model(num_classes=K)
-        model.register_forward_hook(lambda *_: seen[stage].add(
-            (threading.current_thread().name, torch.get_num_threads())))
-        here = threading.current_thread().name
-        for stage, run in [("fit", lambda: fit(model, X, y, epochs=1, batch_size=16, progress=False)),
-                           ("predict", lambda: predict(model, X)),
-                           ("pgd", lambda: pgd(model, X, (y + 1) % K, eps=1.0, steps=2, progress=False))]:
-            seen[stage] = set()
-            run()
-        assert seen["fit"] == seen["predict"] == {(here, want)}  # torch's own threads
-        if want == 1:
-            assert seen["pgd"] == {(here, 1)}
-        else:  # the attack's batch split across worker threads, each on one intra-op thread
-            assert seen["pgd"] and all(t.startswith("errlib-worker") and n == 1 for t, n in seen["pgd"])
+        model.register_forward_hook(lambda *_: seen.add((threading.current_thread().name,
+                                                          torch.get_num_threads())))
+        fit(model, X, y, epochs=1, batch_size=16, progress=False)
+        predict(model, X)
+        pgd(model, X, (y + 1) % K, eps=1.0, steps=2, progress=False)
+        assert seen == {(here, want)}, "one thread count, in the caller's thread: no batch split"
         assert torch.get_num_threads() == before
-    monkeypatch.setenv("ERRLIB_THREADS", "two")
-    with pytest.raises(ValueError, match="ERRLIB_THREADS"):
-        with num_threads():
-            pass
 
 
 def _train_with(monkeypatch, optimizer, cls, **impl):

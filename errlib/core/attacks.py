@@ -24,7 +24,7 @@ from torch import nn
 
 from .data import check_pixels, to_float
 from .progress import progress_bar
-from .parallel import cpu_workers, cpu_settings, split_map
+from .parallel import cpu_settings
 
 
 def _draw(sampler, shape, like: torch.Tensor, generator: Optional[torch.Generator]) -> torch.Tensor:
@@ -143,14 +143,14 @@ def _check_pgd_args(x, labels, eps, steps, step_size, norm) -> float:
 
 
 class _Best(NamedTuple):
-    """One chunk's kept iterate: ``x`` (n, C, H, W), ``pred`` (n,) and ``loss`` (n,) at it."""
+    """One batch's kept iterate: ``x`` (n, C, H, W), ``pred`` (n,) and ``loss`` (n,) at it."""
 
     x: torch.Tensor
     pred: torch.Tensor
     loss: torch.Tensor
 
 
-def _pgd_chunk(model: nn.Module, x0: torch.Tensor, x_start: torch.Tensor, labels: torch.Tensor,
+def _pgd_batch(model: nn.Module, x0: torch.Tensor, x_start: torch.Tensor, labels: torch.Tensor,
                stepper, steps: int, targeted: bool, use_best: bool) -> _Best:
     """``steps`` PGD steps from ``x_start``; the kept iterate (best, or the last one)."""
     sign = -1.0 if targeted else 1.0  # we always *ascend* sign * CE
@@ -236,11 +236,10 @@ def pgd(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, *, eps: float, 
     ``torch.Generator``; ``None``: torch's global one).
 
     The model is put in eval mode for the attack and its parameters are frozen;
-    both are restored afterwards. Results come back on the input's device. On a
-    CPU with several threads each batch is split across worker threads
-    (:mod:`errlib.core.parallel`); the results equal the one-thread attack's up to
-    float rounding. ``batch_size`` images are attacked at once; examples are
-    attacked independently (the default's speed: ``benchmarks/README.md``).
+    both are restored afterwards. Results come back on the input's device.
+    ``batch_size`` images are attacked at once, with the process's thread count
+    (:mod:`errlib.core.parallel`); examples are attacked independently (the
+    default's speed: ``benchmarks/README.md``).
     """
     step_size = _check_pgd_args(x, labels, eps, steps, step_size, norm)
     stepper = STEPS[norm](eps, step_size)
@@ -250,14 +249,10 @@ def pgd(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, *, eps: float, 
         starts = range(0, len(x), batch_size)
         for s in progress_bar(starts, desc=desc or f"PGD {norm} eps={eps:g}", disable=not progress,
                               unit="batch"):
-            workers = cpu_workers(device)  # per batch: the course runner may change the thread count
             xb = to_float(x[s:s + batch_size].to(device, non_blocking=True))
             lb = labels[s:s + batch_size].to(device, non_blocking=True)
-            # Random starts are drawn here, in one thread, so they do not depend on the split.
             x_start = stepper.random_start(xb, generator) if random_start else xb
-            parts = split_map(lambda c: _pgd_chunk(model, xb[c], x_start[c], lb[c], stepper, steps,
-                                                   targeted, use_best), len(xb), workers)
-            best = _Best(*(torch.cat(t) for t in zip(*parts)))
+            best = _pgd_batch(model, xb, x_start, lb, stepper, steps, targeted, use_best)
             batches.append(_Batch(*(t.to(out_device) for t in (best.x, best.pred, best.loss,
                                                                stepper.norm_of(best.x - xb)))))
     return _assemble(batches, labels, targeted)

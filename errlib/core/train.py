@@ -9,8 +9,8 @@ converted to float there. ``fit`` returns one dict of metrics per epoch.
 A :class:`TrainRecipe` names everything that decides a trained model's weights.
 
 ``ERRLIB_THREADS=N`` runs ``fit``, ``predict`` and :func:`errlib.core.attacks.pgd`
-with N CPU threads (unset: torch's default, one per core); see
-:mod:`errlib.core.parallel`.
+with N CPU threads, fixed for the process (unset: torch's default, one per core);
+see :mod:`errlib.core.parallel`.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from torch import nn
 
 from .data import check_pixels, to_float
 from .models import make_model
-from .parallel import cpu_settings, refresh_threads
+from .parallel import cpu_settings
 from .progress import progress_bar
 
 
@@ -110,7 +110,7 @@ def _positive_int(name: str, value) -> int:
 
 
 def _check_fit_args(n: int, batch_size: int, epochs: Optional[int], steps: Optional[int],
-               max_steps: Optional[int], optimizer: str, schedule: str) -> Tuple[int, int]:
+                    optimizer: str, schedule: str) -> Tuple[int, int]:
     """Check :func:`fit`'s options; ``(epochs, total optimiser steps)`` for ``n`` examples."""
     if optimizer not in ("adam", "sgd"):
         raise ValueError(f"unknown optimizer {optimizer!r}; allowed: adam, sgd")
@@ -118,14 +118,11 @@ def _check_fit_args(n: int, batch_size: int, epochs: Optional[int], steps: Optio
         raise ValueError(f"unknown schedule {schedule!r}; allowed: constant, onecycle")
     per_epoch = -(-n // _positive_int("batch_size", batch_size))
     if steps is not None:
-        if epochs is not None or max_steps is not None:
-            raise ValueError("fit: pass steps (an optimiser-step budget) or epochs (with an optional "
-                             "max_steps), not both")
+        if epochs is not None:
+            raise ValueError("fit: pass steps (an optimiser-step budget) or epochs, not both")
         return -(-_positive_int("steps", steps) // per_epoch), steps
     epochs = 1 if epochs is None else _positive_int("epochs", epochs)
-    if max_steps is None:
-        return epochs, per_epoch * epochs
-    return epochs, min(per_epoch * epochs, _positive_int("max_steps", max_steps))
+    return epochs, per_epoch * epochs
 
 
 def _optimizer(params, name: str, lr: float, weight_decay: float, dev: torch.device):
@@ -171,34 +168,37 @@ def _train_batches(model, X, y, batches, *, opt, sched, augment, perturb, gen, d
     return loss_sum.item(), correct.item()
 
 
+def _print_row(desc: str, row: Dict[str, float]) -> None:
+    print(f"{desc}: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                                  for k, v in row.items()), flush=True)
+
+
 @cpu_settings
 def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: Optional[int] = None,
         steps: Optional[int] = None, batch_size: int = 128, lr: float = 1e-3, optimizer: str = "adam",
         weight_decay: float = 0.0, schedule: str = "constant", augment: bool = False,
         X_test: Optional[torch.Tensor] = None, y_test: Optional[torch.Tensor] = None,
         seed: int = 0, device: Optional[str] = None, progress: bool = True,
-        desc: str = "train", max_steps: Optional[int] = None, perturb: Optional[Callable] = None,
-        ) -> List[Dict[str, float]]:
+        desc: str = "train", perturb: Optional[Callable] = None) -> List[Dict[str, float]]:
     """Train ``model`` in place with cross-entropy; return per-epoch metrics.
 
-    Length: ``epochs`` whole epochs (default 1), cut short after ``max_steps``
-    optimiser steps if given; or ``steps``, an optimiser-step budget (e.g.
-    Wallace's deliberately under-trained teacher) run over as many epochs as it
-    needs, the last one partial. With a step budget every history row gains
-    ``steps`` (taken so far) and a partial epoch's ``train_loss``/``train_acc``
-    average over its batches.
+    Length: ``epochs`` whole epochs (default 1), or ``steps``, an optimiser-step
+    budget (e.g. Wallace's deliberately under-trained teacher) run over as many
+    epochs as it needs, the last one partial. With a step budget every history
+    row gains ``steps`` (taken so far) and a partial epoch's
+    ``train_loss``/``train_acc`` average over its batches.
     optimizer: ``"adam"`` or ``"sgd"`` (momentum 0.9, Nesterov).
     schedule: ``"constant"`` or ``"onecycle"`` (linear warm-up to ``lr`` for the
     first 20% of the steps taken, then linear decay to 0).
     Each history entry holds ``epoch``, ``train_loss``, ``train_acc`` (running,
     on the training batches), ``seconds`` and, with a test set, ``test_acc``.
     The batch order and augmentation come from a generator seeded with ``seed``
-    (torch's global generator is not used); deterministic on the CPU.
-    ``perturb(model, xb, yb)``, if given, replaces each batch before its step
-    (adversarial training, :func:`errlib.stages.leakage.get_judge`).
+    (torch's global generator is not used); deterministic on the CPU at a given
+    thread count. ``perturb(model, xb, yb)``, if given, replaces each batch
+    before its step (adversarial training, :func:`errlib.stages.leakage.get_judge`).
     """
     _check_xy(X, y, "fit")
-    epochs, total = _check_fit_args(len(X), batch_size, epochs, steps, max_steps, optimizer, schedule)
+    epochs, total = _check_fit_args(len(X), batch_size, epochs, steps, optimizer, schedule)
     dev = pick_device(device)
     model.to(dev)
     gen = torch.Generator().manual_seed(int(seed))
@@ -210,7 +210,6 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: Optional[
     n, done = len(X), 0
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
-        refresh_threads()  # the course runner may have changed the thread count
         perm = torch.randperm(n, generator=gen).to(X.device)
         n_batches = min(-(-n // batch_size), total - done)
         bar = progress_bar(range(n_batches), desc=f"{desc} epoch {epoch}/{epochs}", disable=not progress,
@@ -220,15 +219,12 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: Optional[
         done += n_batches
         seen = min(n, n_batches * batch_size)
         row = {"epoch": epoch, "train_loss": loss_sum / seen, "train_acc": correct / seen}
-        if steps is not None or max_steps is not None:
-            row["steps"] = done
+        row.update({"steps": done} if steps is not None else {})
         if X_test is not None and y_test is not None:
             row["test_acc"] = evaluate(model, X_test, y_test)
-        row["seconds"] = time.perf_counter() - t0
-        history.append(row)
+        history.append(dict(row, seconds=time.perf_counter() - t0))
         if progress:
-            print(f"{desc}: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
-                                          for k, v in row.items()), flush=True)
+            _print_row(desc, history[-1])
         if done >= total:
             break
     model.eval()

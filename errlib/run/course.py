@@ -6,16 +6,14 @@
     python -m errlib.run.course run --jobs 1             # one notebook at a time
     python -m errlib.run.course sweep 04 --grid eps 1 2 3 4 5 -p n_attack 5000 [--jobs 2]
 
-Notebooks run concurrently, by their dependencies (:data:`DEPENDS`: 02 needs
-01's source model, 05 needs 01's MNIST teacher, 06 needs nothing, 07 needs
-01-04), beside the work :mod:`errlib.run.ahead` starts before the notebook that
-needs it (04's other seeds, 07's eps sweep, the judge; ``--no-ahead`` turns it
-off), in up to ``--jobs`` worker processes (default: up to 3, no more than the
-cores). Ready work starts lowest :data:`errlib.run.ahead.RANK` first: the chain
-01 -> 02 -> 03 -> 04 -> 07 sets the course's length. The cores are shared among
-the running work and re-shared whenever work starts or ends: each process
-re-reads its count from a file (``ERRLIB_THREADS_FILE``) at every training
-epoch and attacked batch, so a notebook left alone takes the freed cores. The
+The run is one task table (:func:`errlib.run.tasks.course_table`): the
+notebooks by their dependencies (02 needs 01's source model, 05 needs 01's MNIST
+teacher, 06 needs nothing, 07 needs 01-04), and the stage calls that start
+before the notebook that needs them (the judge, 04's seeds, 07's eps sweep
+points; ``--no-ahead`` leaves them to their notebooks). Ready tasks start in
+the table's order, at most ``--jobs`` at once (default: one per core), each in a
+process of its own computing with one thread (a user's ``ERRLIB_THREADS`` wins),
+fixed when it starts, so its numbers do not depend on what runs beside it. The
 stage cache makes each notebook standalone, and its per-stage lock keeps two
 processes from building the same stage at once. ``sweep`` is :mod:`errlib.run.sweep`.
 
@@ -25,7 +23,7 @@ its sections as they run, and its end; a failure prints the exception, its
 cell's first line and the executed copy's path, the notebooks that depend on
 it are skipped, and the run exits non-zero. ``results.json`` holds every
 headline number with its kind, settings and reference, seconds per notebook
-and per ahead job, peak memory, ``course_seconds`` (the run's wall clock) and
+and per stage call, peak memory, ``course_seconds`` (the run's wall clock) and
 ``cpu_utilisation`` (CPU time of this process and its children over wall clock
 times cores); ``report.md`` renders it. A notebook whose source, parameters
 and errlib code are unchanged since its last successful run is not executed
@@ -37,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -48,25 +47,18 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from . import site
-from .ahead import plan as plan_ahead
 from ..stages.cache import runs_root
 from ..stages.config import add_profile_argument
 from .report import render_report
-from .runner import check_parameters, errlib_fingerprint, list_notebooks
-from .scheduler import plan_works, schedule
-from .sweep import SweepFailed, make_executor, sweep
+from .runner import check_parameters, errlib_fingerprint, failure_text, list_notebooks, run_job
+from .sweep import SweepFailed, sweep
+from .tasks import CourseTable, Task, course_table, make_executor, run_tasks, task_env
 
-__all__ = ["run_course", "sweep", "list_notebooks", "DEPENDS", "main"]
-
-# Which notebooks' stages each notebook builds on (by number). A notebook not listed waits for every
-# earlier one. Only notebooks in the same run wait for each other; the cache covers the rest.
-DEPENDS = {"01": (), "02": ("01",), "03": ("02",), "04": ("03",), "05": ("01",), "06": (),
-           "07": ("01", "02", "03", "04")}
-
+__all__ = ["run_course", "sweep", "list_notebooks", "main"]
 
 def default_jobs() -> int:
-    """Up to 3 notebooks or ahead jobs at once, at most the cores (each process then gets its share)."""
-    return max(1, min(3, os.cpu_count() or 1))
+    """One task per core (each computes with one thread)."""
+    return max(1, os.cpu_count() or 1)
 
 
 def _parse_value(v: str) -> Any:
@@ -129,12 +121,6 @@ class CpuMeter:
         return sum(self.seen.values()) - self.base
 
 
-def _depends(nbs: List[Path]) -> Dict[Path, List[Path]]:
-    num = {nb: nb.name[:2] for nb in nbs}
-    return {nb: [d for d in nbs if d is not nb and (num[d] in DEPENDS[num[nb]] if num[nb] in DEPENDS
-                                                   else num[d] < num[nb])] for nb in nbs}
-
-
 def _fingerprint(nb: Path, params: Dict[str, Any], code: str) -> str:
     return hashlib.sha256(nb.read_bytes() + json.dumps(params, sort_keys=True).encode()
                           + code.encode()).hexdigest()[:16]
@@ -146,7 +132,8 @@ def run_course(profile: str = "default", only: Optional[Sequence[str]] = None,
                jobs: Optional[int] = None, ahead: bool = True) -> Dict[str, Any]:
     """Execute notebooks by their dependencies; return (and write) the results document.
 
-    ``ahead``: also start the :mod:`errlib.run.ahead` jobs of the notebooks that run.
+    ``ahead``: also run the stage calls of :func:`errlib.run.tasks.course_table` ahead of the
+    notebooks that need them.
 
     Raises SystemExit(1) after writing the results if a notebook failed.
     """
@@ -160,24 +147,11 @@ def run_course(profile: str = "default", only: Optional[Sequence[str]] = None,
                            "notebooks": dict(previous.get("notebooks", {})),
                            "ahead": dict(previous.get("ahead", {})), "jobs": jobs,
                            "cores": os.cpu_count()}
-    code, t0 = errlib_fingerprint(), time.perf_counter()
-    pending, deps = {}, _depends(nbs)
-    for nb in nbs:
-        fp = _fingerprint(nb, shares[nb], code)
-        prev = doc["notebooks"].get(nb.stem, {})
-        if not force and prev.get("fingerprint") == fp and prev.get("status") == "ok" and (out / nb.name).exists():
-            print(f"{nb.name:<40} up to date ({prev.get('seconds', 0):6.1f} s when run)", flush=True)
-        else:
-            pending[nb] = fp
-    course = {p.resolve() for p in list_notebooks()}  # ahead jobs are planned for the course's own notebooks
-    ahead_jobs = plan_ahead(profile, {nb.name[:2]: shares[nb] for nb in pending if nb.resolve() in course},
-                            out) if ahead and pending else []
-    works = plan_works(pending, deps, shares, out, timeout, html, ahead_jobs)
-    for nb, fp in pending.items():
-        doc["notebooks"][nb.stem] = {"status": "pending", "fingerprint": fp}
-    doc["ahead"].update({j.name: {"status": "pending"} for j in ahead_jobs})  # earlier runs' stay, as notebooks
-    with CpuMeter() as cpu, make_executor(min(jobs, max(1, len(works)))) as ex:
-        schedule(ex, works, doc, out, jobs, save=_write)
+    t0 = time.perf_counter()
+    tasks = _tasks(profile, nbs, shares, out, doc, force, ahead, functools.partial(
+        run_job, timeout=timeout, html=html))
+    with CpuMeter() as cpu, make_executor(min(jobs, max(1, len(tasks)))) as ex:
+        run_tasks(tasks, ex, jobs, on_start=functools.partial(_started, doc), on_end=functools.partial(_ended, doc, out))
     wall = time.perf_counter() - t0
     doc["course_seconds"] = round(wall, 1)
     doc["cpu_utilisation"] = round(cpu.seconds() / (wall * (os.cpu_count() or 1)), 3)
@@ -190,6 +164,63 @@ def run_course(profile: str = "default", only: Optional[Sequence[str]] = None,
         print(f"FAILED or skipped: {', '.join(failed)}", flush=True)
         raise SystemExit(1)
     return doc
+
+
+def _tasks(profile, nbs, shares, out, doc, force, ahead, run_job) -> List[Task]:
+    """The run's task table (:func:`errlib.run.tasks.course_table`): the notebooks that are not up to
+    date, and the stage calls ahead of them; a notebook without a row waits for every earlier one."""
+    code, runs, course_shares = errlib_fingerprint(), {}, {}
+    course = {p.resolve() for p in list_notebooks()}  # stage calls run ahead of the course's own notebooks
+    env = task_env(out / "results", profile)
+    for nb in nbs:
+        fp = _fingerprint(nb, shares[nb], code)
+        prev = doc["notebooks"].get(nb.stem, {})
+        if not force and prev.get("fingerprint") == fp and prev.get("status") == "ok" and (out / nb.name).exists():
+            print(f"{nb.name:<40} up to date ({prev.get('seconds', 0):6.1f} s when run)", flush=True)
+            continue
+        doc["notebooks"][nb.stem] = {"status": "pending", "fingerprint": fp}
+        runs[nb.name[:2]] = (nb.stem, functools.partial(run_job, nb, out / nb.name, shares[nb], env))
+        if nb.resolve() in course:
+            course_shares[nb.name[:2]] = shares[nb]
+    tasks = course_table(CourseTable(profile, runs, course_shares, out, ahead))
+    listed = {t.name for t in tasks}
+    stems = [stem for _, (stem, _) in sorted(runs.items())]
+    tasks += [Task(stem, tuple(s for s in stems if s < stem), run) for stem, run in sorted(runs.values())
+              if stem not in listed]
+    doc["ahead"].update({t.name: {"status": "pending"} for t in tasks if t.name not in stems})
+    return tasks
+
+
+def _label(doc: Dict[str, Any], task: Task) -> str:
+    return f"{task.name}.ipynb" if task.name in doc["notebooks"] else f"ahead: {task.name}"
+
+
+def _started(doc: Dict[str, Any], task: Task) -> None:
+    threads = task_env(Path(), "")["ERRLIB_THREADS"]
+    print(f"{_label(doc, task):<40} start ({threads} thread{'s' * (threads != '1')})", flush=True)
+
+
+def _ended(doc: Dict[str, Any], out: Path, task: Task, result: Dict[str, Any]) -> None:
+    """Store a finished task's outcome in the results document, print it, save the document."""
+    label = _label(doc, task)
+    entry = doc["notebooks" if label.endswith(".ipynb") else "ahead"].setdefault(task.name, {})
+    if result["status"] == "skipped":
+        entry.update(status="skipped", error=result["error"])
+        print(f"{label:<40} skipped: {result['error']}", flush=True)
+    elif result["status"] != "ok":
+        entry.update(status="failed", seconds=result["seconds"],
+                     error=f"{result['ename']}: {result['evalue']}"[-2000:], cell=result.get("cell"))
+        print(failure_text(label, result, out / label) if label.endswith(".ipynb") else
+              f"{label:<40} FAILED: {entry['error']} (log: {result.get('log', '—')})", flush=True)
+    else:
+        entry.update(status="ok", seconds=result["seconds"])
+        if label.endswith(".ipynb"):
+            results = result.get("results", {})
+            entry.update(executed=str(out / label), peak_memory_mb=results.get("peak_memory_mb"),
+                         values=results.get("values", {}), kinds=results.get("kinds", {}),
+                         settings=results.get("settings", {}))
+        print(f"{label:<40} done {result['seconds']:6.1f} s", flush=True)
+    _write(out, doc)
 
 
 def _write(out: Path, doc: Dict[str, Any]) -> None:
@@ -214,9 +245,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     r.add_argument("--no-html", action="store_true", help="skip the HTML copies")
     r.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
     r.add_argument("--no-ahead", action="store_true",
-                   help="start no work ahead of the notebook that needs it (errlib.run.ahead)")
+                   help="run no stage call ahead of the notebook that needs it (errlib.run.tasks)")
     r.add_argument("--jobs", type=int, default=None,
-                   help=f"processes at once (notebooks and ahead jobs), by their dependencies "
+                   help=f"tasks at once (notebooks and stage calls), one thread each, by their dependencies "
                         f"(default {default_jobs()} here)")
     sw = sub.add_parser("sweep", help="rerun one notebook over a grid of parameters")
     sw.add_argument("notebook", help="notebook number or name, e.g. 04")

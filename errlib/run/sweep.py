@@ -15,89 +15,39 @@ notebook recorded), ``sweep.png`` (the fractions against the first grid
 parameter) and ``sweep.json`` (each point's full settings, status, seconds and
 error) land in ``<out>``, by default ``data/runs/sweeps/<notebook>/<profile>/``.
 
-Points run through a ``concurrent.futures`` executor: in this process
-(``jobs=1``), in ``jobs`` local processes, or on a running Dask cluster
+Points are tasks of :mod:`errlib.run.tasks`, each a notebook kernel with one
+thread: one at a time (``jobs=1``), ``jobs`` at once, or on a running Dask cluster
 (``scheduler``, ``distributed.Client(address).get_executor()``; install
 ``requirements-sweep.txt``; the workers must see the same runs folder). Cached
 stages shared by points are built once: the cache holds a per-stage lock, and
-with more than one worker the first point runs alone, building them with every
-core. A failed point is reported with its error while the others finish, and
+with more than one worker the first point runs alone, building them once. A failed point is reported with its error while the others finish, and
 the sweep then raises :class:`SweepFailed`.
 """
 from __future__ import annotations
 
-import concurrent.futures as cf
-import contextlib
 import csv
+import functools
 import hashlib
 import itertools
 import json
-import multiprocessing
 import os
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..stages.cache import _canonical, runs_root
 from .report import kind_of
 from .runner import check_parameters, errlib_fingerprint, failure_text, list_notebooks, run_job
+from .tasks import Task, make_executor, run_tasks, task_env
 
 
 class SweepFailed(RuntimeError):
     """Some grid points failed; the others' rows are in the CSV."""
 
 
-class InlineExecutor(cf.Executor):
-    """Runs each submitted call at once, in this process (``jobs=1``): the executor interface
-    without processes, so a sweep inside a notebook behaves as before. Ctrl-C stops it at once."""
-
-    def submit(self, fn, *args, **kwargs):
-        future = cf.Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except Exception as exc:  # handed to the caller through the future, as a pool would
-            future.set_exception(exc)
-        return future
-
-
-@contextlib.contextmanager
-def make_executor(jobs: int = 1, scheduler: Optional[str] = None) -> Iterator[cf.Executor]:
-    """In-process (``jobs=1``), ``jobs`` spawned local processes, or a Dask cluster's executor."""
-    if scheduler:
-        try:
-            from distributed import Client
-        except ImportError as exc:
-            raise SystemExit("--scheduler needs Dask: pip install -r requirements-sweep.txt") from exc
-        with Client(scheduler) as client:
-            yield client.get_executor(pure=False)
-    elif jobs > 1:
-        with cf.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as ex:
-            yield ex
-    elif jobs == 1:
-        yield InlineExecutor()
-    else:
-        raise ValueError(f"jobs must be >= 1, got {jobs}")
-
-
 def point_id(parameters: Dict[str, Any]) -> str:
     """10 hex digits over every parameter of a run (sorted; eps=3 and eps=3.0 are one point)."""
     blob = json.dumps(_canonical(parameters), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
-
-
-def kernel_env(results: Path, profile: str, threads_file: Optional[Path] = None) -> Dict[str, str]:
-    """The variables a notebook's kernel gets on top of the caller's environment.
-
-    ``threads_file``: a file whose thread count the kernel re-reads as it runs
-    (:func:`errlib.core.parallel.refresh_threads`); a caller's own ``$ERRLIB_THREADS``
-    wins over it.
-    """
-    env = {"ERRLIB_RESULTS": str(results), "ERRLIB_PROFILE": profile,
-           # idle OpenMP threads sleep instead of spinning, which kept torch 5-15x faster on a
-           # 2-core machine shared with another job (measured by the Wallace chapter)
-           "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
-    if threads_file is not None and not os.environ.get("ERRLIB_THREADS"):
-        env["ERRLIB_THREADS_FILE"] = str(threads_file)
-    return env
 
 
 def _points(nb: Path, grid: Dict[str, Sequence[Any]], profile: str, parameters: Dict[str, Any],
@@ -158,16 +108,11 @@ def run_point(nb: Path, point: Dict[str, Any], fingerprint: str, env: Dict[str, 
     return record
 
 
-def share_threads(ranked: Sequence[str], files: Dict[str, Path]) -> Dict[str, int]:
-    """Split the cores among the processes named in ``ranked`` (first names take any remainder) and
-    write each one's count to its threads file, which its process re-reads as it runs."""
-    base, extra = divmod(os.cpu_count() or 1, max(1, len(ranked)))
-    counts = {name: max(1, base + (i < extra)) for i, name in enumerate(ranked)}
-    for name, n in counts.items():
-        tmp = files[name].with_suffix(".tmp")
-        tmp.write_text(str(n))
-        os.replace(tmp, files[name])
-    return counts
+def point_task(name: str, nb: Path, point: Dict[str, Any], fingerprint: str, profile: str) -> Task:
+    """One grid point as a :class:`~errlib.run.tasks.Task`: :func:`run_point` in a kernel of its own,
+    its results in the point's folder."""
+    env = task_env(point["dir"] / "results", profile)
+    return Task(name, (), functools.partial(run_point, nb, point, fingerprint, env))
 
 
 def sweep(notebook: str, grid: Dict[str, Sequence[Any]], profile: str = "default",
@@ -178,58 +123,36 @@ def sweep(notebook: str, grid: Dict[str, Sequence[Any]], profile: str = "default
 
     With ``jobs > 1`` or a ``scheduler`` the first point to run goes alone, so the
     stages every point shares (for notebook 04: the source model, the judge) are
-    built once with every core instead of by one process while the others wait on
-    the cache's lock; the rest then fan out. Local processes share the cores through
-    threads files, re-shared as points start and end.
+    built once instead of by one process while the others wait on the cache's
+    lock; the rest then fan out (:func:`errlib.run.tasks.run_tasks`), one thread each.
     """
     nb, points, fingerprint = sweep_points(notebook, grid, profile, parameters, out)
     out = points[0]["dir"].parent
     out.mkdir(parents=True, exist_ok=True)
-    records, todo = {}, []
-    for i, p in enumerate(points):
+    records, tasks = {}, []
+    for p in points:
         record = None if force else up_to_date(p, fingerprint)
         if record is None:
-            todo.append(i)
+            tasks.append(point_task(p["dir"].name, nb, p, fingerprint, profile))
         else:
-            records[i] = record
+            records[p["dir"].name] = record
             print(f"{nb.stem} {p['dir'].name:<40} up to date", flush=True)
-    local = scheduler is None and jobs > 1
-    files = {i: out / f".threads-{i}.txt" for i in todo}
+    width = len(points) if scheduler else jobs  # a cluster takes them all
+    alone = 1 if (width > 1 and tasks and not records) else 0  # the first builds the shared stages
     with make_executor(jobs, scheduler) as ex:
-        running: Dict[cf.Future, int] = {}
-        while todo or running:
-            width = jobs if local else len(points)  # a cluster takes them all; inline runs one at a time anyway
-            limit = 1 if not records else width  # the first point alone builds the shared stages
-            for i in todo[:max(0, limit - len(running))]:
-                p = points[i]
-                env = kernel_env(p["dir"] / "results", profile, threads_file=files[i] if local else None)
-                running[ex.submit(run_point, nb, p, fingerprint, env)] = i
-            todo = [i for i in todo if i not in running.values()]
-            if local:
-                share_threads(sorted(running.values()), files)
-            done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
-            for f in done:
-                i = running.pop(f)
-                records[i] = _finished(nb, f, points[i])
-    for f in files.values():
-        with contextlib.suppress(OSError):
-            f.unlink()
+        for part in (tasks[:alone], tasks[alone:]):
+            records.update(run_tasks(part, ex, width, on_end=functools.partial(_finished, nb, out)))
+    records = {i: records[p["dir"].name] for i, p in enumerate(points)}
     failed = [points[i]["dir"].name for i, r in sorted(records.items()) if r["status"] != "ok"]
     return _collect(nb, points, records, failed, out, plot)
 
 
-def _finished(nb: Path, future: cf.Future, p: Dict[str, Any]) -> Dict[str, Any]:
-    """A finished point's record (a dead worker gives a failed one), printed."""
-    try:
-        record = future.result()
-    except Exception as exc:  # the worker itself died
-        record = {"status": "failed", "seconds": 0.0, "ename": type(exc).__name__, "evalue": str(exc),
-                  "params": p["params"]}
+def _finished(nb: Path, out: Path, task: Task, record: Dict[str, Any]) -> None:
+    """Print a finished point: its seconds, or its failure."""
     if record["status"] == "ok":
-        print(f"{nb.stem} {p['dir'].name:<40} {record['seconds']:6.1f} s", flush=True)
+        print(f"{nb.stem} {task.name:<40} {record['seconds']:6.1f} s", flush=True)
     else:
-        print(failure_text(f"{nb.stem} {p['dir'].name}", record, p["dir"] / nb.name), flush=True)
-    return record
+        print(failure_text(f"{nb.stem} {task.name}", record, out / task.name / nb.name), flush=True)
 
 
 def _collect(nb: Path, points, records, failed, out: Path, plot: bool) -> Path:

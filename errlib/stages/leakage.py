@@ -259,7 +259,7 @@ def controlled_students(cfg: Config, rule: str, *, errset=None, judge=None) -> D
 
 def build_controlled_students(cfg: Config) -> None:
     """Build (or load) both rules' leakage-controlled students for ``cfg.seed``: what the course
-    runner starts ahead of notebook 04, beside notebook 03 (:mod:`errlib.run.ahead`)."""
+    runner starts ahead of notebook 04, beside notebook 03 (:mod:`errlib.run.tasks`)."""
     for rule in ("all", "shift"):
         controlled_students(cfg, rule)
 

@@ -49,3 +49,31 @@ def test_imports_point_down_the_layers_only():
 def test_public_face_loads_modules_lazily_by_short_name():
     from errlib import pipeline, plotting
     assert pipeline.__name__ == "errlib.stages.pipeline" and plotting.__name__ == "errlib.teach.plotting"
+
+
+MAX_FILE_LINES, MAX_FUNCTION_LINES = 350, 60
+
+
+def _too_long(path: Path):
+    """``(what, lines)`` for the file and each function (``def`` line to last line) over the limits."""
+    text = path.read_text(encoding="utf-8")
+    name = path.relative_to(ROOT.parent)
+    if len(text.splitlines()) > MAX_FILE_LINES:
+        yield f"{name}", len(text.splitlines())
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            lines = node.end_lineno - node.lineno + 1
+            if lines > MAX_FUNCTION_LINES:
+                yield f"{name}:{node.lineno} {node.name}()", lines
+
+
+def test_no_file_over_350_lines_and_no_function_over_60():
+    bad = [f"{what} ({n} lines)" for path in sorted(ROOT.rglob("*.py")) for what, n in _too_long(path)]
+    assert not bad, "split by idea: " + "; ".join(bad)
+
+
+def test_the_size_check_sees_a_long_function(tmp_path, monkeypatch):
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES))
+    path = ROOT / "core" / "__init__.py"  # any file under errlib; its text is replaced below
+    monkeypatch.setattr(Path, "read_text", lambda self, encoding=None: f"def f():\n{body}\n")
+    assert [n for _, n in _too_long(path)] == [MAX_FUNCTION_LINES + 1]

@@ -23,7 +23,8 @@ $(SWEEP_STAMP): $(STAMP) requirements-sweep.txt
 	touch $(SWEEP_STAMP)
 
 # Run the course notebooks (papermill) on a profile: make course PROFILE=smoke|default|full [JOBS=N]
-# (notebooks run concurrently by their dependencies; JOBS=1 runs one at a time)
+# (one task table: notebooks and the stage calls ahead of them, by their dependencies, up to
+# JOBS processes of one thread each, default one per core; JOBS=1 runs one at a time)
 course: $(STAMP)
 	$(PY) -m errlib.run.course run --profile $(PROFILE) $(if $(JOBS),--jobs $(JOBS))
 

@@ -196,8 +196,9 @@ def _label(doc: Dict[str, Any], task: Task) -> str:
 
 
 def _started(doc: Dict[str, Any], task: Task) -> None:
-    threads = task_env(Path(), "")["ERRLIB_THREADS"]
-    print(f"{_label(doc, task):<40} start ({threads} thread{'s' * (threads != '1')})", flush=True)
+    label, threads = _label(doc, task), task_env(Path(), "")["ERRLIB_THREADS"]
+    doc["notebooks" if label.endswith(".ipynb") else "ahead"][task.name]["status"] = "running"
+    print(f"{label:<40} start ({threads} thread{'s' * (threads != '1')})", flush=True)
 
 
 def _ended(doc: Dict[str, Any], out: Path, task: Task, result: Dict[str, Any]) -> None:

@@ -142,12 +142,12 @@ def course_table(t: "CourseTable") -> List[Task]:
     it); 04's other seeds and 07's sweep points fill the other cores; 05 and 06 last.
     """
     c4 = t.cfg("04")
-    other_seeds = range(c4.seed + 1, c4.seed + c4.n_seeds) if c4 else ()
+    first, other_seeds = (c4.seed, range(c4.seed + 1, c4.seed + c4.n_seeds)) if c4 else (0, ())
     return [*t.notebook("01"),
             *t.call("judge", (), "errlib.stages.leakage:get_judge", ("02", "04", "07")),
             *t.notebook("02", "01", "judge"),
             *t.notebook("03", "02"),
-            *t.call(f"04 seed {c4 and c4.seed} leakage", ("02", "judge"),
+            *t.call(f"04 seed {first} leakage", ("02", "judge"),
                     "errlib.stages.leakage:build_controlled_students", ("04",)),
             *t.notebook("04", "03", "judge"),
             *t.notebook("07", "01", "02", "03", "04", "judge"),

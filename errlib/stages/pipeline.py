@@ -172,7 +172,7 @@ def get_errset(cfg: Config, rule: str, *, source: Optional[Tuple[nn.Module, Stag
     settings = dict(rule=rule, norm=cfg.norm, eps=cfg.eps, steps=cfg.steps, step_size=cfg.resolved_step_size,
                     n_attack=cfg.n_attack, targets_seed=derive(cfg.seed, "targets"),
                     subset_seed=derive(cfg.seed, "attack_subset"), dataset=cfg.dataset,
-                    precision=cfg.resolved_precision)  # the attack runs in the source model's precision
+                    precision=getattr(model, "precision", "fp32"))  # the attack runs in the model's precision
 
     def build():
         Xa, ya = attacked_images(cfg)

@@ -23,14 +23,16 @@ import torch.nn.functional as F
 
 from common import TORCH_DEFAULT_THREADS, fmt, log, main, median, target, verdict
 
-SIZES = {"full": dict(matmul_n=1024, reps=15), "quick": dict(matmul_n=256, reps=3)}
+SIZES = {"full": dict(matmul_n=1024, reps=15, bf16_n=512, bf16_reps=3),
+         "quick": dict(matmul_n=256, reps=3, bf16_n=64, bf16_reps=2)}
 ATTACK_TARGET = 3.0  # the attack within 3x its FLOP floor (issue 15)
 
 
-def matmul_flops(n: int, reps: int, nthreads: int) -> float:
+def matmul_flops(n: int, reps: int, nthreads: int, dtype: torch.dtype = torch.float32) -> float:
+    """FLOP/s of an ``n``-square matmul in ``dtype`` on ``nthreads`` threads (median of ``reps``)."""
     from errlib.core.parallel import num_threads
 
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     with num_threads(nthreads):
         a @ b
         ts = []
@@ -117,8 +119,12 @@ def measure(args) -> dict:
     if default != 1:
         peaks[f"{default}_threads"] = matmul_flops(sz["matmul_n"], sz["reps"], default)
     peak = max(peaks.values())
+    # bf16 beside it (smaller: where the CPU lacks bf16 instructions it is emulated, ~100x slower);
+    # the attack's distance from this floor: benchmarks/precision.py
+    bf16 = max(matmul_flops(sz["bf16_n"], sz["bf16_reps"], t, torch.bfloat16) for t in sorted({1, default}))
     fl = model_flops()
     return {"matmul_n": sz["matmul_n"], "matmul_flops_per_s": peaks, "peak_flops_per_s": peak,
+            "bf16_matmul_n": sz["bf16_n"], "bf16_peak_flops_per_s": bf16,
             "flops_per_image": fl, "stages": stages(fl, peak, fit_ips, atk_ips),
             "note": "measured_s extrapolates errlib's throughput (training epoch, attack) to the default "
                     "profile's work; limit_s = counted conv/linear FLOPs / matmul FLOP/s"}
@@ -141,7 +147,8 @@ def rows(res: dict) -> list:
     fl = res["flops_per_image"]
     out.append(f"| (matmul {res['matmul_n']}^3: " + ", ".join(
         f"{k} {v / 1e9:.0f}" for k, v in res["matmul_flops_per_s"].items())
-        + f" GFLOP/s; per image MFLOP: forward {fl['forward'] / 1e6:.2f}, train step "
+        + (f" GFLOP/s; bf16 {res['bf16_matmul_n']}^3: {res['bf16_peak_flops_per_s'] / 1e9:.2f}"
+           if "bf16_peak_flops_per_s" in res else "") + f" GFLOP/s; per image MFLOP: forward {fl['forward'] / 1e6:.2f}, train step "
         f"{fl['train_step'] / 1e6:.2f}, attack step {fl['attack_step'] / 1e6:.2f}) | | | | |")
     return out
 

@@ -7,7 +7,8 @@
 Runs, each as ``python benchmarks/<name>.py`` with this checkout's errlib:
 attack (vs torchattacks PGDL2), train (vs a bare loop and DataLoader pipelines),
 floors (each default-profile stage against its FLOP floor, from the attack and
-train throughputs), settings (errlib's thread count and attack batch size against
+train throughputs), precision (fp32 against bf16 autocast in alternating
+processes, each against the floor of its precision), settings (errlib's thread count and attack batch size against
 the alternatives), sweep (``--jobs 2`` vs ``--jobs 1``) and course (reads
 ``--course-results``). ``--baseline REV`` also runs attack.py and train.py with
 errlib as of git revision REV (checked out with ``git archive``, first on
@@ -27,14 +28,15 @@ from pathlib import Path
 import attack
 import course
 import floors
+import precision
 import settings
 import sweep
 import train
 import trees
 from common import REPO, TABLE_HEAD, log, loadavg
 
-BENCHMARKS = {"attack": attack, "train": train, "floors": floors, "settings": settings, "sweep": sweep,
-              "course": course}
+BENCHMARKS = {"attack": attack, "train": train, "floors": floors, "precision": precision, "settings": settings,
+              "sweep": sweep, "course": course}
 
 
 def arguments(argv):
@@ -83,6 +85,8 @@ def headline(res: dict) -> dict:
             "train_vs_mnist_example": get("train", "ratio_errlib_vs_mnist_example"),
             "attack_vs_floor": (get("floors", "stages") or {}).get("attack", {}).get("measured_over_limit"),
             "sweep_jobs_speedup": get("sweep", "sweep_jobs_speedup"),
+            "bf16_attack_speedup": (get("precision", "bf16_attack_speedup") or {}).get("median"),
+            "bf16_train_speedup": (get("precision", "bf16_train_speedup") or {}).get("median"),
             "course_seconds": get("course", "course_seconds"),
             "cpu_utilisation": get("course", "cpu_utilisation")}
 

@@ -104,6 +104,7 @@ profile: str = os.environ.get("ERRLIB_PROFILE", "default")  # smoke | default | 
 dataset: Optional[str] = None  # mnist | fashion_mnist | cifar10 (None: the profile's)
 seed: int = 0  # seed for subsets, attack targets and initial weights
 device: Optional[str] = None  # cpu | cuda | mps (None: best available)
+precision: Optional[str] = None  # auto | fp32 | bf16 (None: auto, bf16 only where the device computes it natively)
 model: Optional[str] = None  # source architecture: cnn | cnn_wide | mlp | resnet18
 n_train: Optional[int] = None  # clean training images for the source model (None: profile's)
 epochs: Optional[int] = None  # source-model training epochs
@@ -123,7 +124,8 @@ cfg = config.from_notebook(globals(), extra=["toy_seeds", "toy_steps"])
 seeds = list(range(cfg.seed, cfg.seed + cfg.toy_seeds))
 print(f"profile {cfg.profile!r}: {len(seeds)} problems of {toy.N_POINTS} points (seeds {seeds[0]}-{seeds[-1]}); "
       f"MLP {toy.HIDDEN}, Adam lr {toy.LR:g}, {cfg.toy_steps} full-batch steps; L-inf PGD radius {toy.EPS}, "
-      f"{toy.ATTACK_STEPS} sign steps of {toy.ATTACK_STEP_SIZE}")
+      f"{toy.ATTACK_STEPS} sign steps of {toy.ATTACK_STEP_SIZE}; float32 (the toy's tiny MLPs ignore "
+      f"precision, which resolves to {cfg.resolved_precision} here)")
 
 # %% [markdown]
 # ## The recipe, one step at a time

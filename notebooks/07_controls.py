@@ -111,6 +111,7 @@ profile: str = os.environ.get("ERRLIB_PROFILE", "default")  # smoke | default | 
 dataset: Optional[str] = None  # mnist | fashion_mnist | cifar10 (None: the profile's)
 seed: int = 0  # seed for subsets, attack targets and initial weights
 device: Optional[str] = None  # cpu | cuda | mps (None: best available)
+precision: Optional[str] = None  # auto | fp32 | bf16 (None: auto, bf16 only where the device computes it natively)
 model: Optional[str] = None  # source architecture: cnn | cnn_wide | mlp | resnet18
 n_train: Optional[int] = None  # clean training images for the source model (None: profile's)
 epochs: Optional[int] = None  # source-model training epochs

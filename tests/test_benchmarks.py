@@ -83,3 +83,41 @@ def test_course_reader_handles_old_and_missing_results(tmp_path):
     assert pct["cpu_utilisation"] == pytest.approx(0.85)
     assert pct["targets"]["course_seconds"]["met"] is False
     assert bench("course.py", tmp_path=tmp_path)["measured"] is False
+
+
+def test_precision_benchmark_pairs_processes_and_records_floors_and_the_cpu(mnist_root, tmp_path):
+    res = bench("precision.py", tmp_path=tmp_path)
+    for prec in ("fp32", "bf16"):
+        a = res["attack"][prec]
+        assert a["max_l2"] <= 4.0 + 1e-4 and a["in_box"]  # both precisions stay in the eps-ball and the box
+        assert a["image_steps_per_s"] > 0 and a["over_floor"] > 0
+        assert res["matmul_flops_per_s"][prec] > 0 and len(res["workers"][prec]) == res["sizes"]["rounds"]
+        assert set(res["channels_last"][prec]) == {"attack", "train"}
+    for key in ("bf16_attack_speedup", "bf16_train_speedup"):
+        s = res[key]
+        assert s["min"] <= s["median"] <= s["max"] and len(s["pairs"]) == res["sizes"]["rounds"]
+        assert isinstance(res["targets"][key]["met"], bool)
+    assert res["cpu"]["auto_resolves_to"] == ("bf16" if res["cpu"]["native_bf16"] else "fp32")
+
+
+def test_gpu_benchmark_is_importable_and_says_why_without_cuda(tmp_path):
+    sys.path.insert(0, str(BENCH))
+    try:
+        import gpu
+    finally:
+        sys.path.remove(str(BENCH))
+    assert gpu.parse_mode("bf16+cl") == ("bf16", True) and gpu.parse_mode("fp32") == ("fp32", False)
+    with pytest.raises(ValueError, match="unknown mode"):
+        gpu.parse_mode("fp16")
+    if torch_cuda_available():
+        pytest.skip("a CUDA device is present: benchmarks/gpu.py would measure instead of exiting")
+    proc = subprocess.run([sys.executable, str(BENCH / "gpu.py"), "--out", str(tmp_path / "gpu.json")],
+                          cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True, text=True)
+    assert proc.returncode == 2 and "needs a CUDA device" in proc.stderr
+    assert not (tmp_path / "gpu.json").exists()
+
+
+def torch_cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

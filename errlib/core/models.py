@@ -24,6 +24,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from .data import dataset_info
+from .precision import RESOLVED, autocast
 
 
 class Normalize(nn.Module):
@@ -150,14 +151,52 @@ def init_weights(net: nn.Module, generator: torch.Generator) -> nn.Module:
     return net
 
 
+class Model(nn.Sequential):
+    """``Normalize`` then a net, whose forward pass runs in its ``precision`` (``"fp32"`` or ``"bf16"``).
+
+    Under ``"bf16"`` the layers run in ``torch.autocast`` bfloat16 (so does their
+    backward, which autograd records with the forward) and the logits come back
+    as float32: the input, the losses computed from the logits and every gradient
+    a caller sees stay float32 (:mod:`errlib.core.precision`). Autocast is entered
+    inside ``forward``, so it also holds in the attack's worker threads. The
+    ``state_dict`` keys are those of a plain ``nn.Sequential``; the precision is
+    not stored in it (it belongs to the training recipe).
+    """
+
+    precision = "fp32"
+
+    def __init__(self, *layers: nn.Module, precision: str = "fp32"):
+        super().__init__(*layers)
+        self.set_precision(precision)
+
+    def set_precision(self, precision: str) -> "Model":
+        """Set the resolved precision, ``"fp32"`` or ``"bf16"`` (see :func:`errlib.core.precision.resolve`)."""
+        if precision not in RESOLVED:
+            raise ValueError(f"a model's precision is a resolved one ({', '.join(RESOLVED)}), got {precision!r}")
+        self.precision = precision
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.precision == "fp32":
+            return super().forward(x)
+        with autocast(self.precision, x.device):
+            out = super().forward(x)
+        return out.float()
+
+    def extra_repr(self) -> str:
+        return f"precision={self.precision}"
+
+
 def make_model(name: str, dataset: str = "mnist", *, mean: Optional[Sequence[float]] = None,
-               std: Optional[Sequence[float]] = None, seed: Optional[int] = None) -> nn.Module:
-    """A fresh ``nn.Sequential(Normalize(mean, std), net)`` for ``dataset``'s image shape.
+               std: Optional[Sequence[float]] = None, seed: Optional[int] = None,
+               precision: str = "fp32") -> Model:
+    """A fresh :class:`Model` ``(Normalize(mean, std), net)`` for ``dataset``'s image shape.
 
     ``mean``/``std`` default to the dataset's own statistics; pass others to
     normalise with another dataset's statistics (Wallace's cross-domain run).
     With ``seed`` the initial weights are reproducible: drawn from a generator
     seeded with it (:func:`init_weights`), leaving torch's global generator alone.
+    ``precision`` (resolved: ``"fp32"`` or ``"bf16"``) is the arithmetic of its forward pass.
     """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; allowed: {', '.join(sorted(MODELS))}")
@@ -168,4 +207,4 @@ def make_model(name: str, dataset: str = "mnist", *, mean: Optional[Sequence[flo
         with torch.random.fork_rng(devices=[]):  # construction's own draws leave the global stream alone
             net = MODELS[name](info.shape, info.num_classes)
         init_weights(net, torch.Generator().manual_seed(int(seed)))
-    return nn.Sequential(Normalize(mean or info.mean, std or info.std), net)
+    return Model(Normalize(mean or info.mean, std or info.std), net, precision=precision)

@@ -27,6 +27,7 @@ from torch import nn
 from .data import check_pixels, to_float
 from .models import make_model
 from .parallel import cpu_settings
+from .precision import RESOLVED
 from .progress import progress_bar
 
 
@@ -238,7 +239,9 @@ class TrainRecipe:
     ``epochs`` whole epochs, or ``steps`` optimiser steps (see :func:`fit`).
     ``init_seed`` seeds the initial weights, ``order_seed`` the batch order and
     augmentation (derive both with :mod:`errlib.core.seeds`). ``mean``/``std``: the
-    model's normalisation statistics (``None``: the dataset's own).
+    model's normalisation statistics (``None``: the dataset's own). ``precision``: the
+    model's arithmetic, resolved (``"fp32"`` or ``"bf16"``, :mod:`errlib.core.precision`);
+    it travels with the model, so its training, evaluation and the attacks on it all use it.
     """
 
     arch: str
@@ -254,6 +257,11 @@ class TrainRecipe:
     order_seed: int = 0
     mean: Optional[Tuple[float, ...]] = None
     std: Optional[Tuple[float, ...]] = None
+    precision: str = "fp32"
+
+    def __post_init__(self):
+        if self.precision not in RESOLVED:
+            raise ValueError(f"TrainRecipe.precision must be resolved ({', '.join(RESOLVED)}), got {self.precision!r}")
 
     def replace(self, **changes) -> "TrainRecipe":
         return dataclasses.replace(self, **changes)
@@ -263,7 +271,8 @@ class TrainRecipe:
 
     def make_model(self) -> nn.Module:
         """The recipe's freshly initialised model (on the CPU)."""
-        return make_model(self.arch, self.dataset, mean=self.mean, std=self.std, seed=self.init_seed)
+        return make_model(self.arch, self.dataset, mean=self.mean, std=self.std, seed=self.init_seed,
+                          precision=self.precision)
 
     def fit(self, model: nn.Module, X: torch.Tensor, y: torch.Tensor, **kwargs) -> List[Dict[str, float]]:
         """:func:`fit` ``model`` on ``(X, y)`` with this recipe; ``kwargs`` add test data, device, progress."""

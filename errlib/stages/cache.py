@@ -66,7 +66,7 @@ MANIFEST = "manifest.json"
 STALE_SECONDS = 24 * 3600  # a temporary folder this old is debris whoever made it
 
 # The errlib modules whose code makes each stage's payload (see the module docstring).
-_TRAINED = ("data", "models", "train", "parallel", "seeds", "pipeline")
+_TRAINED = ("data", "models", "train", "parallel", "seeds", "pipeline", "precision")
 _WALLACE = _TRAINED + ("wallace",)
 STAGE_CODE: Dict[str, Tuple[str, ...]] = {
     "source": _TRAINED, "student": _TRAINED,

@@ -34,6 +34,8 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 from ..core.attacks import check_attack_args, default_step_size
 from ..core.data import dataset_info
 from ..core.models import MODELS
+from ..core import precision as prec
+from ..core.train import pick_device
 from .toy import TRAIN_STEPS as TOY_TRAIN_STEPS
 
 PROFILES = ("smoke", "default", "full")
@@ -47,6 +49,7 @@ class Config:
     dataset: str = "mnist"  # mnist | fashion_mnist | cifar10
     seed: int = 0
     device: Optional[str] = None  # None: cuda, then mps, then cpu
+    precision: str = "auto"  # auto | fp32 | bf16; auto: bf16 where the device has it natively (errlib.core.precision)
     # source model (notebook 01)
     model: str = "cnn"  # architecture of the source model (errlib.core.models)
     n_train: Optional[int] = None  # source training images (None: the whole training set)
@@ -110,6 +113,11 @@ class Config:
         return self.step_size if self.step_size is not None else default_step_size(self.eps, self.steps)
 
     @property
+    def resolved_precision(self) -> str:
+        """``"fp32"`` or ``"bf16"``: what ``precision`` means on this run's device (part of every stage's key)."""
+        return prec.resolve(self.precision, pick_device(self.device))
+
+    @property
     def resolved_teacher_steps(self) -> int:
         return self.teacher_steps if self.teacher_steps is not None else TEACHER_STEPS[self.weak_dataset]
 
@@ -162,6 +170,7 @@ def _validate(cfg: Config) -> Config:
     if cfg.profile not in PROFILES:
         raise ValueError(f"unknown profile {cfg.profile!r}; allowed: {', '.join(PROFILES)}")
     dataset_info(cfg.dataset)
+    prec.resolve(cfg.precision, pick_device(cfg.device))  # a bad value, or bf16 where it cannot run: stop now
     if cfg.weak_dataset not in TEACHER_STEPS:
         raise ValueError(f"unknown weak_dataset {cfg.weak_dataset!r}; allowed: {', '.join(TEACHER_STEPS)}")
     for name in (cfg.model, cfg.student_model, *cfg.transfer_models):
@@ -217,7 +226,7 @@ def resolve(profile: Optional[str] = None, **overrides) -> Config:
 
 
 # The parameter names every notebook's ``parameters`` cell defines (papermill).
-PARAMETERS = ("profile", "dataset", "seed", "device", "model", "n_train", "epochs", "eps",
+PARAMETERS = ("profile", "dataset", "seed", "device", "precision", "model", "n_train", "epochs", "eps",
               "steps", "step_size", "n_attack", "student_model", "student_epochs", "keep")
 
 EXPECTED_MINUTES = {"smoke": "under 1 minute per notebook (2 CPU cores)",
@@ -288,7 +297,7 @@ def from_notebook(namespace: Dict[str, Any], extra: Sequence[str] = ()) -> Confi
 # Config's fields by section, in the order they are declared; every field is in exactly one
 # (tests/test_config.py). A new group of knobs gets its own section here and in PARTS.
 SECTIONS = {
-    "run": ("profile", "dataset", "seed", "device"),
+    "run": ("profile", "dataset", "seed", "device", "precision"),
     "source": ("model", "n_train", "epochs", "batch_size", "lr", "optimizer", "schedule", "augment"),
     "attack": ("norm", "eps", "steps", "step_size", "n_attack", "attack_batch_size"),
     "students": ("student_model", "student_epochs", "student_lr", "student_optimizer", "student_schedule", "keep"),
@@ -335,11 +344,11 @@ def _describe_section(cfg: Config, section: str) -> str:
 
 def describe(cfg: Config, part: str = "part1") -> str:
     """A short, printable summary of the settings ``part`` uses (see :data:`PARTS`) and the expected runtime."""
-    from ..core.train import pick_device
-
     if part not in PARTS:
         raise ValueError(f"unknown part {part!r}; allowed: {', '.join(PARTS)}")
-    rows = [f"profile {cfg.profile!r} on {pick_device(cfg.device)}: expect {EXPECTED_MINUTES[cfg.profile]}",
+    device = pick_device(cfg.device)
+    rows = [f"profile {cfg.profile!r} on {device}: expect {EXPECTED_MINUTES[cfg.profile]}",
+            f"  precision: {prec.explain(cfg.precision, device)}",
             f"  data     : {cfg.dataset}, seed {cfg.seed}" if part != "wallace" else f"  seed         : {cfg.seed}"]
     return "\n".join(rows + [_describe_section(cfg, s) for s in PARTS[part]])
 

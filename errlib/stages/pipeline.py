@@ -110,7 +110,8 @@ def source_recipe(cfg: Config, dataset: Optional[str] = None, **changes) -> Trai
     return TrainRecipe(arch=cfg.model, dataset=dataset or cfg.dataset, epochs=cfg.epochs,
                        batch_size=cfg.batch_size, lr=cfg.lr, optimizer=cfg.optimizer, schedule=cfg.schedule,
                        augment=cfg.augment, init_seed=derive(cfg.seed, "source_init"),
-                       order_seed=derive(cfg.seed, "train_order")).replace(**changes)
+                       order_seed=derive(cfg.seed, "train_order"),
+                       precision=cfg.resolved_precision).replace(**changes)
 
 
 def student_recipe(cfg: Config, dataset: Optional[str] = None, **changes) -> TrainRecipe:
@@ -119,7 +120,8 @@ def student_recipe(cfg: Config, dataset: Optional[str] = None, **changes) -> Tra
                        batch_size=cfg.batch_size, lr=cfg.student_lr, optimizer=cfg.student_optimizer,
                        schedule=cfg.student_schedule, augment=False,
                        init_seed=derive(cfg.seed, "student_init"),
-                       order_seed=derive(cfg.seed, "train_order")).replace(**changes)
+                       order_seed=derive(cfg.seed, "train_order"),
+                       precision=cfg.resolved_precision).replace(**changes)
 
 
 def train_subset(cfg: Config, dataset: str) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -142,7 +144,8 @@ def get_source(cfg: Config, *, untrained: bool = False, force: bool = False) -> 
             model = recipe.make_model()
             return _state(model), {"test_acc": evaluate(model, Xt, yt)}
 
-        settings = dict(arch=recipe.arch, dataset=recipe.dataset, init_seed=recipe.init_seed, untrained=True)
+        settings = dict(arch=recipe.arch, dataset=recipe.dataset, init_seed=recipe.init_seed, untrained=True,
+                        precision=recipe.precision)
         res = run_stage("source", settings, build, force=force)
         return Stage(_loaded(recipe, res.payload, cfg.device), res)
     Xs, ys = train_subset(cfg, cfg.dataset)
@@ -168,7 +171,8 @@ def get_errset(cfg: Config, rule: str, *, source: Optional[Tuple[nn.Module, Stag
     model, src = source if source is not None else get_source(cfg)
     settings = dict(rule=rule, norm=cfg.norm, eps=cfg.eps, steps=cfg.steps, step_size=cfg.resolved_step_size,
                     n_attack=cfg.n_attack, targets_seed=derive(cfg.seed, "targets"),
-                    subset_seed=derive(cfg.seed, "attack_subset"), dataset=cfg.dataset)
+                    subset_seed=derive(cfg.seed, "attack_subset"), dataset=cfg.dataset,
+                    precision=getattr(model, "precision", "fp32"))  # the attack runs in the model's precision
 
     def build():
         Xa, ya = attacked_images(cfg)

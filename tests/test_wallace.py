@@ -11,7 +11,8 @@ import errlib.stages.config
 import errlib.stages.pipeline as P
 import errlib.stages.wallace as W
 from errlib import toy
-from errlib.core.data import match_stats, to_float
+from errlib.core.data import to_float
+from errlib.stages.wallace import match_stats
 from errlib.stages.errsets import relabel_set, wrong_label_set
 from errlib.core.train import fit, predict
 from helpers import tiny_images, tiny_labels, tiny_model

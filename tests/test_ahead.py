@@ -34,7 +34,12 @@ def test_plan_lists_each_notebooks_early_work_and_what_it_waits_for(tmp_path):
 
 
 def test_plan_covers_only_the_notebooks_in_the_run(tmp_path):
-    assert ahead.plan("smoke", {"01": {}, "05": {}, "06": {}}, tmp_path) == []
+    assert ahead.plan("smoke", {"01": {}, "06": {}}, tmp_path) == []
+    five = _by_name(ahead.plan("smoke", {"01": {}, "05": {"seed": 2, "n_seeds": 3}, "06": {}}, tmp_path))
+    assert set(five) == {"05 seed 3", "05 seed 4"}  # seed 2 is the notebook's own run
+    assert five["05 seed 3"].before == "05" and five["05 seed 3"].rank < five["05 seed 4"].rank
+    target, cfg, _ = five["05 seed 4"].run.args
+    assert target == "errlib.stages.wallace:seed_row" and cfg == resolve("smoke", n_seeds=3).replace(seed=4).to_dict()
     assert set(_by_name(ahead.plan("smoke", {"04": {"seed": 5, "n_seeds": 3}}, tmp_path))) == {
         "judge", "04 seed 5 leakage", "04 seed 6", "04 seed 7"}
 

@@ -15,7 +15,9 @@ for the notebooks of a run:
   (:func:`errlib.stages.leakage.headline_row`), once the judge exists;
 * ``07 eps=e``: each point of 07's eps sweep (:func:`errlib.stages.controls.eps_sweep_plan`),
   a run of notebook 04 stored where 07's sweep finds it up to date
-  (:func:`errlib.run.sweep.run_point`), once 01 and the judge are done.
+  (:func:`errlib.run.sweep.run_point`), once 01 and the judge are done;
+* ``05 seed s``: each further seed's Part II row (:func:`errlib.stages.wallace.seed_row`), at once
+  (ranked last but 06: it fills cores the chain leaves idle).
 
 A job only starts work early: it calls the functions the notebook calls, with
 the settings the notebook resolves, so nothing it computes differs from what the
@@ -40,7 +42,7 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 # Which ready work starts first, lowest first. The chain 01 -> 02 -> 03 -> 04 -> 07 sets the course's
 # length, so it and the jobs it waits for lead; 05 and 06 fill the cores that are left.
 RANK = {"01": 0, "judge": 1, "02": 2, "03": 3, "04 leakage": 4, "04": 5, "07": 6,
-        "04 seed": 10, "07 eps": 20, "05": 30, "06": 40}
+        "04 seed": 10, "07 eps": 20, "05": 30, "05 seed": 31, "06": 40}
 
 
 class AheadJob(NamedTuple):
@@ -66,11 +68,16 @@ def plan(profile: str, shares: Dict[str, Dict[str, Any]], out: Path) -> List[Ahe
     from .sweep import sweep_points, up_to_date
 
     jobs: List[AheadJob] = []
-    logs = out / "ahead"
+    call = functools.partial(run_call, log_dir=out / "ahead")
+    if "05" in shares:
+        cfg = _config(profile, shares["05"])
+        for s in range(cfg.seed + 1, cfg.seed + cfg.n_seeds):
+            name = f"05 seed {s}"
+            jobs.append(AheadJob(name, RANK["05 seed"] + s - cfg.seed, (), "05", functools.partial(
+                call, "errlib.stages.wallace:seed_row", cfg.replace(seed=s).to_dict(), name)))
     first = next((n for n in ("02", "04", "07") if n in shares), None)
     if first is None:
         return jobs
-    call = functools.partial(run_call, log_dir=logs)
     cfg = _config(profile, shares[first])
     jobs.append(AheadJob("judge", RANK["judge"], (), None, functools.partial(call, "errlib.stages.leakage:get_judge",
                                                                              cfg.to_dict(), "judge")))

@@ -299,8 +299,8 @@ below = ("below chance: it learned to avoid the true class" if acc_random < chan
          else "not below chance, against the expectation")
 display(Markdown(
     f"- The D_wrong student scores **{100 * acc_wrong:.1f}%** on clean test images, {beats} "
-    f"({100 * chance:.0f}%), {100 * (teacher_test_acc - acc_wrong):+.1f} points from its teacher's "
-    f"{100 * teacher_test_acc:.1f}% (below the teacher when positive).\n"
+    f"({100 * chance:.0f}%), {100 * abs(teacher_test_acc - acc_wrong):.1f} points "
+    f"{'below' if acc_wrong < teacher_test_acc else 'above'} its teacher's {100 * teacher_test_acc:.1f}%.\n"
     f"- It answers as the teacher on {copies}.\n"
     f"- The random-wrong-label control scores {100 * acc_random:.1f}%, {below}.\n\n"
     f"This is seed {cfg.seed}; the table after Part B repeats it over seeds {seeds}."))

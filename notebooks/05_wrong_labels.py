@@ -465,7 +465,9 @@ display(Markdown(
 # subset size, learning rate) changed. If that is the whole story, the seeds above should
 # spread about as wide as the two runs did. Where the spread comes from, we measure per
 # digit: the MNIST teacher gives some digits to very few Fashion-MNIST images, and a student
-# can only learn a digit from the clothes it was given.
+# can only learn a digit from the clothes it was given. `docs/evidence/part2_seeds.jsonl`
+# keeps these rows from a one-thread run, and one row from the code before the refactor
+# (seed 0), with the digits each teacher gave: the same test, applied to the two runs.
 
 # %%
 digit_share, last_gain = [], []

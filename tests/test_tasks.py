@@ -100,11 +100,12 @@ def _course(tmp_path, numbers, shares=None, ahead=True):
 def test_the_course_table_lists_notebooks_and_the_stage_calls_ahead_of_them(tmp_path):
     table = _course(tmp_path, ["01", "02", "03", "04", "05", "06", "07"])
     assert list(table) == ["01_nb", "judge", "02_nb", "03_nb", "04 seed 0 leakage", "04_nb", "07_nb",
-                           "04 seed 1", "07 eps=4.0", "07 eps=5.0", "05_nb", "06_nb"]  # smoke: 2 seeds
+                           "04 seed 1", "07 eps=4.0", "07 eps=5.0", "05 seed 1", "05_nb", "06_nb"]  # smoke: 2 seeds
     assert table["02_nb"].after == ("01_nb", "judge") and table["05_nb"].after == ("01_nb",)
     assert table["04 seed 0 leakage"].after == ("02_nb", "judge") and table["04 seed 0 leakage"].before == ("04_nb",)
     assert table["judge"].before == ("02_nb", "04_nb", "07_nb")
     assert table["04 seed 1"].after == ("judge",) and table["07 eps=4.0"].after == ("01_nb", "judge")
+    assert table["05 seed 1"].after == () and table["05 seed 1"].before == ("05_nb",)  # Part II's other seeds
     assert table["07 eps=5.0"].before == ("07_nb",)
     every = set(table) | {"unknown"}
     assert all(a in every for t in table.values() for a in t.after + t.before)

@@ -1,4 +1,4 @@
-"""Part II (Wallace): the 2-D toy, fit's step budget, match_stats, the Part II config and stages."""
+"""Part II (Wallace): the 2-D toy, fit's step budget, match_stats, the Part II config and stages, over seeds."""
 from __future__ import annotations
 
 import os
@@ -11,7 +11,8 @@ import errlib.stages.config
 import errlib.stages.pipeline as P
 import errlib.stages.wallace as W
 from errlib import toy
-from errlib.core.data import match_stats, to_float
+from errlib.core.data import to_float
+from errlib.stages.wallace import match_stats
 from errlib.stages.errsets import relabel_set, wrong_label_set
 from errlib.core.train import fit, predict
 from helpers import tiny_images, tiny_labels, tiny_model
@@ -238,3 +239,58 @@ def test_cross_domain_stages(small_splits):
         assert 0 <= s_res.metrics["test_acc"] <= 1
     other = errlib.stages.config.resolve("smoke", dataset="fashion_mnist")
     assert W.cross_domain_config(other).dataset == "mnist"
+
+
+# --- Part II over seeds ------------------------------------------------------------------------
+
+def test_seed_list_is_part_ones():
+    cfg = errlib.stages.config.resolve("smoke", seed=5, n_seeds=3)
+    assert W.seed_list(cfg) == [5, 6, 7]
+    assert W.seed_list(cfg.replace(n_seeds=1)) == [5]
+
+
+def _row(seed, base):
+    return {"seed": seed, **{k: base + 0.01 * i for i, k in enumerate(W.SEED_KEYS)}}
+
+
+def test_over_seeds_computes_mean_and_sample_sd_with_kinds():
+    rows = [_row(0, 0.2), _row(1, 0.4), _row(2, 0.6)]
+    out = W.over_seeds(rows)
+    assert out["seeds"] == {"value": [0, 1, 2], "kind": "count"}
+    for i, k in enumerate(W.SEED_KEYS):
+        assert out[f"{k}_mean"]["value"] == pytest.approx(0.4 + 0.01 * i)
+        assert out[f"{k}_sd"]["value"] == pytest.approx(0.2)  # n - 1: sqrt((0.04 + 0 + 0.04) / 2)
+        assert out[f"{k}_mean"]["kind"] == out[f"{k}_sd"]["kind"] == "fraction"
+    for k in ("cross_domain_student_mnist_test_acc", "cross_domain_student_normalised_mnist_test_acc",
+              "D_wrong_student_clean_test_acc", "random_wrong_label_student_clean_test_acc"):
+        assert f"{k}_mean" in out and f"{k}_sd" in out  # the keys the issue's checks read
+    one = W.over_seeds(rows[:1])
+    assert one["D_wrong_student_clean_test_acc_sd"]["value"] == 0.0
+    with pytest.raises(ValueError, match="at least one"):
+        W.over_seeds([])
+
+
+def test_seed_rows_on_smoke_are_the_cached_stages_of_each_seed(small_splits):
+    cfg = errlib.stages.config.resolve("smoke", n_train=600, epochs=1, teacher_steps=4, wrong_epochs=1,
+                                       cross_epochs=1, n_test=500, n_seeds=2)
+    rows = [W.seed_row(cfg.replace(seed=s)) for s in W.seed_list(cfg)]
+    assert [r["seed"] for r in rows] == [0, 1]
+    for r in rows:
+        c = cfg.replace(seed=r["seed"])
+        assert set(W.SEED_KEYS) <= set(r)
+        raw = W.get_cross_domain_student(c, False).result
+        assert raw.cached and r["cross_domain_student_mnist_test_acc"] == raw.metrics["test_acc"]
+        wrong = W.get_wrong_label_student(c, "random").result
+        assert wrong.cached and r["random_wrong_label_student_clean_test_acc"] == wrong.metrics["test_acc"]
+        assert len(r["cross_domain_student_per_digit"]) == 10
+        # per-class accuracies, weighted by each class's share of the test set, give the accuracy
+        _, yt = W.test_split(c, "mnist")
+        share = torch.bincount(yt, minlength=10).double() / len(yt)
+        per = torch.tensor(r["cross_domain_student_per_digit"], dtype=torch.float64)
+        assert (share * per).sum().item() == pytest.approx(r["cross_domain_student_mnist_test_acc"], abs=1e-6)
+    keys = [W.get_cross_domain_teacher(cfg.replace(seed=s)).result.key for s in (0, 1)]
+    assert keys[0] != keys[1]  # a new MNIST teacher (and so new students) per seed
+    agg = W.over_seeds(rows)
+    k = "D_wrong_student_clean_test_acc"
+    assert agg[f"{k}_mean"]["value"] == pytest.approx((rows[0][k] + rows[1][k]) / 2)
+    assert agg[f"{k}_sd"]["value"] == pytest.approx(abs(rows[0][k] - rows[1][k]) / 2 ** 0.5)

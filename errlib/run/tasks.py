@@ -139,10 +139,12 @@ def course_table(t: "CourseTable") -> List[Task]:
 
     The chain 01 -> 02 -> 03 -> 04 -> 07 sets the course's length, so it and the
     stage calls it waits for lead; the judge starts at once (02, 04 and 07 read
-    it); 04's other seeds and 07's sweep points fill the other cores; 05 and 06 last.
+    it); 04's other seeds and 07's sweep points fill the other cores; 05 (with Part II's
+    other seeds) and 06 last.
     """
-    c4 = t.cfg("04")
+    c4, c5 = t.cfg("04"), t.cfg("05")
     first, other_seeds = (c4.seed, range(c4.seed + 1, c4.seed + c4.n_seeds)) if c4 else (0, ())
+    part2_seeds = range(c5.seed + 1, c5.seed + c5.n_seeds) if c5 else ()
     return [*t.notebook("01"),
             *t.call("judge", (), "errlib.stages.leakage:get_judge", ("02", "04", "07")),
             *t.notebook("02", "01", "judge"),
@@ -154,6 +156,8 @@ def course_table(t: "CourseTable") -> List[Task]:
             *(task for s in other_seeds for task in t.call(
                 f"04 seed {s}", ("judge",), "errlib.stages.leakage:headline_row", ("04",), seed=s)),
             *t.eps_sweep_points("07", ("01", "judge")),
+            *(task for s in part2_seeds for task in t.call(
+                f"05 seed {s}", (), "errlib.stages.wallace:seed_row", ("05",), seed=s)),
             *t.notebook("05", "01"),
             *t.notebook("06")]
 

@@ -12,7 +12,7 @@ the students with Part I's student recipe (:mod:`errlib.stages.pipeline`).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -57,11 +57,8 @@ def teacher_recipe(cfg: Config, steps: Optional[int] = None) -> TrainRecipe:
 
 
 def get_weak_teacher(cfg: Config, *, steps: Optional[int] = None, force: bool = False) -> Stage:
-    """Wallace's deliberately weak teacher: :func:`teacher_recipe` trained on :func:`weak_pool`.
-
-    ``steps`` overrides the budget (for the calibration curve).
-    Metrics: ``test_acc`` on the clean test set.
-    """
+    """Wallace's deliberately weak teacher: :func:`teacher_recipe` trained on :func:`weak_pool`;
+    ``steps`` overrides the budget. Metrics: ``test_acc`` on the clean test set."""
     X, y = weak_pool(cfg)
     Xt, yt = test_split(cfg, cfg.weak_dataset)
     return P.train_stage("teacher", teacher_recipe(cfg, steps), X, y, X_test=Xt, y_test=yt,
@@ -79,10 +76,9 @@ def get_teacher_curve(cfg: Config, budgets: Optional[Sequence[int]] = None, *,
                       n_probe: Optional[int] = None, force: bool = False) -> Stage:
     """How accurate is a teacher after ``b`` optimiser steps? One fresh teacher per budget.
 
-    ``value``: rows ``{"steps", "train_acc", "test_acc"}``, accuracies on
-    ``n_probe`` seeded images of the training pool and of the test set (default:
-    2,000, or a tenth of a smaller pool); the whole curve is one cached stage.
-    Used to choose ``teacher_steps``; ``budgets`` default to :func:`teacher_budgets`.
+    ``value``: rows ``{"steps", "train_acc", "test_acc"}``, accuracies on ``n_probe`` seeded images
+    of the training pool and of the test set (default: 2,000, or a tenth of a smaller pool); one
+    cached stage. Used to choose ``teacher_steps``; ``budgets`` default to :func:`teacher_budgets`.
     """
     budgets = tuple(budgets) if budgets is not None else teacher_budgets(cfg)
     if n_probe is None:
@@ -110,11 +106,8 @@ def get_teacher_curve(cfg: Config, budgets: Optional[Sequence[int]] = None, *,
 def _labels_stage(name: str, settings: Dict[str, Any], teacher: Tuple[nn.Module, StageResult],
                   X: torch.Tensor, y: torch.Tensor, X_test: torch.Tensor, num_classes: int,
                   force: bool) -> Stage:
-    """The teacher's predictions on ``X`` (cached), with agreement and a label histogram as metrics.
-
-    The payload also keeps the teacher's predictions on ``X_test`` (``"test_pred"``),
-    which the students' agreement metric compares against.
-    """
+    """The teacher's predictions on ``X`` (cached), with agreement and a label histogram as metrics;
+    the payload also keeps its predictions on ``X_test`` (``"test_pred"``) for the students' agreement."""
     model, t_res = teacher
 
     def build():
@@ -133,10 +126,9 @@ def get_wrong_label_set(cfg: Config, *, teacher: Optional[Tuple[nn.Module, Stage
                         force: bool = False) -> Stage:
     """Wallace's D_wrong (:func:`errlib.stages.errsets.wrong_label_set`) from the weak teacher.
 
-    Metrics of the returned stage: ``n`` (pool size), ``agree_with_own_labels``
-    (the teacher's accuracy on the whole pool: Wallace's "train" accuracy),
-    ``label_counts`` and ``teacher_test_acc``; ``len`` of the set is the number
-    of training images the teacher gets wrong.
+    Metrics: ``n`` (pool size), ``agree_with_own_labels`` (the teacher's accuracy on the pool:
+    Wallace's "train" accuracy), ``label_counts``, ``teacher_test_acc``; ``len`` of the set is the
+    number of training images the teacher gets wrong.
     """
     model, t_res = teacher if teacher is not None else get_weak_teacher(cfg)
     X, y = weak_pool(cfg)
@@ -157,11 +149,14 @@ def _agreement(pred: torch.Tensor, X_test: torch.Tensor, labels_res: StageResult
 
 def _distilled_student(stage: str, cfg: Config, recipe: TrainRecipe, key: Dict[str, Any], es: ErrorSet,
                        es_res: StageResult, teacher: nn.Module, dataset: str, force: bool) -> Stage:
-    """Train a student on ``es`` (a teacher's labels) and record how often it answers as the teacher."""
+    """Train a student on ``es`` (a teacher's labels) and record how often it answers as the teacher,
+    and its test accuracy per true class (``test_acc_per_class``, a list of fractions)."""
     Xt, yt = test_split(cfg, dataset)
 
     def extra(model, test_pred):
-        return {"errset_train_acc": evaluate(model, es.x, es.y),
+        c = D.dataset_info(dataset).num_classes
+        per_class = torch.bincount(yt[test_pred == yt], minlength=c) / torch.bincount(yt, minlength=c).clamp(min=1)
+        return {"errset_train_acc": evaluate(model, es.x, es.y), "test_acc_per_class": per_class.tolist(),
                 "test_agrees_with_teacher": _agreement(test_pred, Xt, es_res, teacher)}
 
     return P.train_stage(stage, recipe, es.x, es.y, X_test=Xt, y_test=yt, key=dict(key, n_test=cfg.n_test),
@@ -177,9 +172,8 @@ def get_wrong_label_student(cfg: Config, labels: str = "teacher", *,
     ``labels="teacher"``: the weak teacher's wrong labels (Wallace's experiment);
     ``labels="random"``: the control, a wrong label drawn uniformly per image
     (:func:`errlib.stages.errsets.random_label_set`, rule ``"other"``), no teacher in it.
-    Metrics: ``test_acc`` (clean test set, true labels), ``errset_train_acc``
-    (fit to its own labels) and ``test_agrees_with_teacher`` (share of test
-    images where it answers as the weak teacher does).
+    Metrics: ``test_acc`` (clean test set, true labels), ``errset_train_acc`` (fit to its own
+    labels), ``test_agrees_with_teacher`` (share of test images answered as the weak teacher does).
     """
     if labels not in WRONG_LABELS:
         raise ValueError(f"labels must be one of {', '.join(WRONG_LABELS)}, got {labels!r}")
@@ -210,18 +204,62 @@ def get_cross_domain_teacher(cfg: Config, *, force: bool = False) -> Stage:
     return P.get_source(cross_domain_config(cfg), force=force)
 
 
+def match_stats(X: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+    """Rescale images so their pixels have a given mean and standard deviation, staying in [0, 1].
+
+    ``X``: ``(N, C, H, W)`` uint8 or float in [0, 1]; statistics over all pixels of the set, as
+    MNIST's 0.1307 / 0.3081 are. Returns float32 ``clamp(a * X + b, 0, 1)``, one map for the whole
+    set, ``a > 0``, such that the *clamped* result has ``mean`` and ``std`` (to about 1e-6 for
+    uint8; a plain rescale then clamp misses both). Wallace's "Fashion-MNIST normalised with MNIST
+    statistics". Fitted on the 256-level pixel histogram by bisection: ``b`` for the mean at each
+    ``a``, then ``a`` for the standard deviation.
+    """
+    if not 0 < mean < 1:
+        raise ValueError(f"mean must lie strictly between 0 and 1, got {mean!r}")
+    limit = (mean * (1 - mean)) ** 0.5  # a 0/1 image set with this mean has the largest spread
+    if not 0 < std < limit:
+        raise ValueError(f"std must lie in (0, {limit:.4f}) for mean {mean}: a clamped image set "
+                         f"cannot spread more than sqrt(mean * (1 - mean)); got {std!r}")
+    D.check_pixels(X, "match_stats input")
+    levels = X.flatten() if X.dtype == torch.uint8 else (X.flatten() * 255).round().to(torch.uint8)
+    w = torch.bincount(levels, minlength=256).double() / levels.numel()
+    v = torch.arange(256, dtype=torch.float64) / 255
+    if (w > 0).sum() < 2:
+        raise ValueError("match_stats: the images are constant; there is no spread to rescale")
+
+    def moments(a, b):
+        z = (a * v + b).clamp(0, 1)
+        m = (w * z).sum().item()
+        return m, max((w * z * z).sum().item() - m * m, 0.0) ** 0.5
+
+    def b_for(a):  # the mean rises with b: bisect on [-a, 1]
+        lo, hi = -a, 1.0
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if moments(a, mid)[0] < mean else (lo, mid)
+        return (lo + hi) / 2
+
+    lo, hi = 1e-3, 1e4  # the spread at fixed mean rises with a: bisect in log space
+    for _ in range(60):
+        a = (lo * hi) ** 0.5
+        lo, hi = (a, hi) if moments(a, b_for(a))[1] < std else (lo, a)
+    a = (lo * hi) ** 0.5
+    b = b_for(a)
+    x = D.to_float(X)
+    x = x * a if x is X else x.mul_(a)  # in place only on our own copy, never the caller's tensor
+    return x.add_(b).clamp_(0, 1)
+
+
 def cross_domain_images(cfg: Config, normalise: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
     """Fashion-MNIST training images for the MNIST teacher to label, and their own labels.
 
-    ``n_train`` of them (seeded; all 60,000 when ``None``). ``normalise=False``:
-    uint8 pixels as they are. ``normalise=True``: float32 images rescaled in pixel
-    space to MNIST's pixel mean and standard deviation (:func:`errlib.core.data.match_stats`,
-    one affine map for the whole set, clamped to [0, 1]).
+    ``n_train`` of them (seeded; all 60,000 when ``None``). ``normalise=False``: uint8 pixels as
+    they are; ``True``: float32, rescaled to MNIST's pixel mean and sd (:func:`match_stats`).
     """
     X, y = P.train_subset(cfg, "fashion_mnist")
     if normalise:
         info = D.dataset_info("mnist")
-        X = D.match_stats(X, info.mean[0], info.std[0])
+        X = match_stats(X, info.mean[0], info.std[0])
     return X, y
 
 
@@ -258,3 +296,53 @@ def get_cross_domain_student(cfg: Config, normalise: bool = False, *,
     recipe = P.student_recipe(cfg, "mnist", epochs=cfg.cross_epochs)
     return _distilled_student("cross_student", cfg, recipe, dict(normalise=normalise), es, es_res, t_model,
                               "mnist", force)
+
+
+# --- Part II over seeds: what is reported as a mean and sd (results.json names, fractions) ---
+SEED_KEYS = ("D_wrong_student_clean_test_acc", "random_wrong_label_student_clean_test_acc",
+             "cross_domain_student_mnist_test_acc", "cross_domain_student_normalised_mnist_test_acc",
+             "weak_teacher_train_acc", "mnist_teacher_test_acc")
+
+
+def seed_list(cfg: Config) -> List[int]:
+    """Part I's seeds (notebook 04): ``seed, seed + 1, ..., seed + n_seeds - 1``."""
+    return list(range(cfg.seed, cfg.seed + cfg.n_seeds))
+
+
+def seed_row(cfg: Config) -> Dict[str, Any]:
+    """Every Part II number for ``cfg.seed``, each stage built or loaded through the cache.
+
+    Keys: ``seed``, :data:`SEED_KEYS`, ``weak_teacher_test_acc``, ``weak_teacher_n_wrong``,
+    ``<student>_agrees_with_teacher`` and ``cross_domain_student[_normalised]_per_digit`` (MNIST
+    test accuracy per digit, 10 fractions). On MNIST the cross-domain teacher is this seed's source model.
+    """
+    teacher = get_weak_teacher(cfg)
+    errset = get_wrong_label_set(cfg, teacher=teacher)
+    row: Dict[str, Any] = {"seed": cfg.seed, "weak_teacher_test_acc": teacher.result.metrics["test_acc"],
+                           "weak_teacher_train_acc": errset.result.metrics["agree_with_own_labels"],
+                           "weak_teacher_n_wrong": len(errset.value)}
+    for labels, name in (("teacher", "D_wrong"), ("random", "random_wrong_label")):
+        m = get_wrong_label_student(cfg, labels, teacher=teacher, errset=errset).result.metrics
+        row[f"{name}_student_clean_test_acc"] = m["test_acc"]
+        row[f"{name}_student_agrees_with_teacher"] = m["test_agrees_with_teacher"]
+    mnist_teacher = get_cross_domain_teacher(cfg)
+    row["mnist_teacher_test_acc"] = mnist_teacher.result.metrics["test_acc"]
+    for norm, name in ((False, "cross_domain_student"), (True, "cross_domain_student_normalised")):
+        m = get_cross_domain_student(cfg, norm, teacher=mnist_teacher).result.metrics
+        row[f"{name}_mnist_test_acc"] = m["test_acc"]
+        row[f"{name}_per_digit"] = m["test_acc_per_class"]
+    return row
+
+
+def over_seeds(rows: Sequence[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    """``<key>_mean`` and ``<key>_sd`` (sample sd, n - 1; 0 for one row) of each :data:`SEED_KEYS`
+    over ``rows`` (:func:`seed_row`), and ``seeds``, each as results.json takes it: ``{"value", "kind"}``."""
+    from .leakage import mean_sd
+    if not rows:
+        raise ValueError("over_seeds needs at least one seed's row")
+    out: Dict[str, Dict[str, Any]] = {"seeds": {"value": [r["seed"] for r in rows], "kind": "count"}}
+    for k in SEED_KEYS:
+        m, sd = mean_sd(rows, k)
+        out[f"{k}_mean"] = {"value": m, "kind": "fraction"}
+        out[f"{k}_sd"] = {"value": sd, "kind": "fraction"}
+    return out

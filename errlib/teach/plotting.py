@@ -310,15 +310,16 @@ def judge_readings(readings: Mapping[str, Mapping[str, float]]) -> plt.Figure:
 
 
 def seed_spread(rows: Sequence[Mapping[str, float]], keys: Mapping[str, str], chance: float,
-                reference: Optional[Mapping[str, float]] = None) -> plt.Figure:
+                reference: Optional[Mapping[str, float]] = None,
+                reference_label: str = "Ilyas et al., CIFAR-10") -> plt.Figure:
     """One column per student: every seed's accuracy as a dot, the mean as a bar (fractions in [0, 1]).
 
     ``keys`` maps a column label to the row key holding that student's accuracy;
-    ``reference`` maps column labels to published numbers (drawn as diamonds).
+    ``reference`` maps column labels to published numbers (diamonds, named ``reference_label``).
     """
     labels = list(keys)
     fig, ax = plt.subplots(figsize=(max(7, 1.6 * len(labels)), 4.5))
-    ref_label = "Ilyas et al., CIFAR-10"
+    ref_label = reference_label
     for i, lab in enumerate(labels):
         vals = np.array([100 * r[keys[lab]] for r in rows], dtype=float)
         ax.bar(i, np.nanmean(vals), 0.6, color="tab:blue", alpha=0.35)

@@ -252,7 +252,8 @@ display(Markdown(
 # ## What the new training sets look like
 # Below: D_det images with the labels a student will be trained on, then D_rand examples
 # as clean / adversarial / perturbation triplets. Look at the perturbations: at a radius
-# this large relative to the image, some of them trace strokes of the target class.
+# this large relative to the image, do some of them trace strokes of the target class? The
+# judge below measures what the eye only suggests.
 
 # %%
 D_det = errsets["D_det"]

@@ -206,7 +206,7 @@ report.save_results("01_source_model", cfg, {
 # Coding exercises: fill in the function and run its cell. `exercises.check` prints
 # **PASS**, **FAIL** with a hint, or *not attempted* while the stub still raises
 # `NotImplementedError` (the notebook runs to the end either way). Reference solutions are
-# kept apart from the notebooks, in `errlib/solutions.py`: try first. Questions: answer in
+# kept apart from the notebooks, in `errlib/teach/solutions.py`: try first. Questions: answer in
 # your own words, then open the hidden answer. `print(exercises.listing("01"))` lists this
 # notebook's exercises.
 

@@ -378,7 +378,7 @@ report.save_results("07_controls", cfg, {
 # Coding exercises: fill in the function and run its cell. `exercises.check` prints
 # **PASS**, **FAIL** with a hint, or *not attempted* while the stub still raises
 # `NotImplementedError` (the notebook runs to the end either way). Reference solutions are
-# kept apart from the notebooks, in `errlib/solutions.py`: try first. Questions: answer in
+# kept apart from the notebooks, in `errlib/teach/solutions.py`: try first. Questions: answer in
 # your own words, then open the hidden answer. `print(exercises.listing("07"))` lists this
 # notebook's exercises.
 

@@ -90,37 +90,6 @@ import csv
 from errlib import controls
 from errlib.run.course import sweep
 
-# %% [markdown]
-# **Predict first,** before reading the course's expectations below: in the next cell, write
-# your own guess for the first control, a student trained on clean images whose labels were
-# drawn at random. The notebook sets it beside the measurement after that control runs.
-
-# %%
-from errlib import exercises
-
-my_guess_random_labels = None  # your guess: clean test accuracy after training on random labels, 0-100
-
-# %% [markdown]
-# **The course's expectations, written before the run:**
-#
-# | control | what it changes | expected (written before the run) |
-# |---|---|---|
-# | random labels | clean images, labels uniform at random, no attack | students near chance (≤ 15%) |
-# | untrained source | attack a randomly initialised model instead | near chance: a random net has no features of the data |
-# | correct-label tenth (D_other) | targets never the true class, so no row carries its true label | a few points below D_rand, still far above chance |
-# | leakage filter (robust judge) | D_det students on the rows the judge still reads as $y$, beside a random subset of the same size | filtered student ≥ 2× chance, and within 10 points of its random-subset control |
-# | architectures | students of three architectures on the same sets | all above chance; the architecture the attack transfers to best learns D_det best |
-# | eps sweep | five radii, via a papermill sweep of notebook 04 | attack success, mean student accuracy and the judge's reading of $t$ rise with eps |
-# | robustness | untargeted L2 attack on the error-trained students | no more robust than the source |
-# | quantisation | D_rand rounded to 8-bit pixels | the effect survives (the perturbation ≫ 1/255 per pixel) |
-#
-# Controls train on the first `n_control` rows of each error set, and the baseline students
-# below do too, so every comparison is like with like.
-#
-# | | |
-# |---|---|
-# | previous | `04_measure.ipynb`, `05_wrong_labels.ipynb`, `06_toy_2d.ipynb` |
-
 # %% tags=["parameters"]
 profile: str = os.environ.get("ERRLIB_PROFILE", "default")  # smoke | default | full (CPU, laptop CPU, GPU)
 dataset: Optional[str] = None  # mnist | fashion_mnist | cifar10 (None: the profile's)
@@ -153,6 +122,37 @@ def record(control, expected, measured, holds):
     table.append({"control": control, "expected": expected, "measured": measured, "holds": bool(holds)})
     print(f"[{'as expected' if holds else 'NOT as expected'}] {control}: {measured}")
 
+
+# %% [markdown]
+# **Predict first,** before reading the course's expectations below: in the next cell, write
+# your own guess for the first control, a student trained on clean images whose labels were
+# drawn at random. The notebook sets it beside the measurement after that control runs.
+
+# %%
+from errlib import exercises
+
+my_guess_random_labels = None  # your guess: clean test accuracy after training on random labels, 0-100
+
+# %% [markdown]
+# **The course's expectations, written before the run:**
+#
+# | control | what it changes | expected (written before the run) |
+# |---|---|---|
+# | random labels | clean images, labels uniform at random, no attack | students near chance (≤ 15%) |
+# | untrained source | attack a randomly initialised model instead | near chance: a random net has no features of the data |
+# | correct-label tenth (D_other) | targets never the true class, so no row carries its true label | a few points below D_rand, still far above chance |
+# | leakage filter (robust judge) | D_det students on the rows the judge still reads as $y$, beside a random subset of the same size | filtered student ≥ 2× chance, and within 10 points of its random-subset control |
+# | architectures | students of three architectures on the same sets | all above chance; the architecture the attack transfers to best learns D_det best |
+# | eps sweep | five radii, via a papermill sweep of notebook 04 | attack success, mean student accuracy and the judge's reading of $t$ rise with eps |
+# | robustness | untargeted L2 attack on the error-trained students | no more robust than the source |
+# | quantisation | D_rand rounded to 8-bit pixels | the effect survives (the perturbation ≫ 1/255 per pixel) |
+#
+# Controls train on the first `n_control` rows of each error set, and the baseline students
+# below do too, so every comparison is like with like.
+#
+# | | |
+# |---|---|
+# | previous | `04_measure.ipynb`, `05_wrong_labels.ipynb`, `06_toy_2d.ipynb` |
 
 # %% [markdown]
 # ## Baseline: students on the first `n_control` rows of D_rand and D_det

@@ -285,8 +285,9 @@ record("eps sweep", "student accuracy and judge's t-reading rise with eps",
 
 # %% [markdown]
 # ## 7 · Are error-trained models robust?
-# **Expected:** no. They learned non-robust features, so an untargeted L2 attack breaks them
-# at least as easily as the source (the paper: 0% robust accuracy at L2 0.25 on CIFAR-10).
+# **Expected:** no. If what they learned from the errors is non-robust features (or the
+# source's ordinary features), an untargeted L2 attack breaks them at least as easily as the
+# source (the paper: 0% robust accuracy at L2 0.25 on CIFAR-10).
 
 # %%
 n_rob = min(200 if cfg.profile == "smoke" else 1000, len(X_test))

@@ -224,8 +224,8 @@ def _verdict(a):
 
 
 display(Markdown("\n".join(
-    [f"- The {name} student scores **{100 * a:.1f}%** on clean test images (chance {100 * cfg.chance:.0f}%): "
-     f"{_verdict(a)}; the judge reads {100 * readings[name]['reads_target']:.0f}% of its error rows as their "
+    [f"- The {name} student scores **{100 * a:.1f}%** on clean test images (chance {100 * cfg.chance:.0f}%), "
+     f"{_verdict(a)}. The judge reads {100 * readings[name]['reads_target']:.0f}% of its error rows as their "
      "training label." for name, a in acc.items()]
     + ["- Where a D_det student is above chance, its answers came from the perturbations, planted features and "
        "drawn strokes alike: this notebook cannot tell the two apart."])))

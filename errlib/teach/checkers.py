@@ -75,7 +75,7 @@ def check_normalize(fn, g):
         x = torch.rand(_int(g, 2, 5), C, _int(g, 2, 6), _int(g, 2, 6), generator=g)
         mean = [_uniform(g, 0.0, 0.6) for _ in range(C)]
         std = [_uniform(g, 0.1, 0.9) for _ in range(C)]
-        out = _tensor(fn(x, mean, std), x.shape)
+        out = _tensor(fn(x.clone(), list(mean), list(std)), x.shape)
         for c in range(C):
             expect(_close(out[:, c], (x[:, c] - mean[c]) / std[c], 1e-4),
                    f"channel {c} is not (x - mean[{c}]) / std[{c}]")
@@ -102,7 +102,7 @@ def check_l2_step(fn, g):
         grad = torch.randn(n, *shape, generator=g) * 10 ** (6 * torch.rand(n, 1, 1, 1, generator=g) - 3)
         grad[0] = 0.0  # nowhere to go
         alpha = _uniform(g, 0.05, 1.0)
-        out = _tensor(fn(x, grad, alpha), x.shape)
+        out = _tensor(fn(x.clone(), grad.clone(), alpha), x.shape)
         expect(bool(torch.isfinite(out).all()), "the result holds NaN or inf: an example whose gradient is zero "
                "has no direction to move in, and should stay where it is")
         expect(_close(out[0], x[0]), "an example with a zero gradient moved; it should stay where it is")

@@ -156,7 +156,8 @@ print(f"source model clean test accuracy: {100 * src.metrics['test_acc']:.2f}%")
 # $$x' \leftarrow x' + \alpha \, \frac{g}{\lVert g \rVert_2}.$$
 #
 # Two consequences. The step's length is $\alpha$ whatever the gradient's size, which can
-# vary by orders of magnitude between images (a confident model has a tiny gradient); and an
+# vary by orders of magnitude between images and along the attack (it shrinks as the loss
+# toward $t$ nears zero); and an
 # image whose gradient is exactly zero has no direction at all and should stay put, not
 # become NaN. (Measured in $L_\infty$ instead, the same argument gives $\alpha \,
 # \operatorname{sign}(g)$: the signed step of notebook 06's toy attack.)

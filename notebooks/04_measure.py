@@ -390,8 +390,8 @@ if exercises.passed("shift_share", shift_share):
 #   and $y + 1$ (the shape's pull during training).
 # - A 95% interval from 10,000 test images is about a point wide on each side; seeds move
 #   these numbers far more, so compare runs at equal seeds or over several.
-# - Our numbers are not the paper's and need not be: another dataset, model and radius. The
-#   qualitative result is what reproduces.
+# - Our numbers are not the paper's and need not be: another dataset, model and radius. What
+#   can reproduce is the pattern, and with leakage removed it is a question this run answers.
 #
 # ### Check your understanding
 # **1. What does the D_det student's share of $y + 1$ answers measure?**

@@ -19,8 +19,8 @@
 # *Part II, chapter 2 of 2 — Wallace (2019), "Learning from Incorrectly Labeled Data", the
 # two-dimensional example (`reference.md`, §3.2).*
 #
-# **Question.** Notebook 05 showed that a model's wrong labels teach a student its
-# function. Here is the same effect small enough to *see*. Take 32 random points in the
+# **Question.** Notebook 05 asked whether a model's wrong labels teach a student its
+# function. Here is the same question small enough to *see*. Take 32 random points in the
 # unit square with random binary labels, a small network (the teacher) that fits them
 # all, and an adversary that moves each point at most 0.12 per coordinate. Keep only the
 # points whose teacher label flips, each labelled with its new (wrong) class. A fresh

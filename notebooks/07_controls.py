@@ -16,7 +16,7 @@
 # %% [markdown] slideshow={"slide_type": "slide"}
 # # 07 · Controls: turning "models learn from errors" into a falsifiable experiment
 #
-# *Part III of the errlib course. Notebooks 01-04 showed the effect; this chapter tries to
+# *Part III of the errlib course. Notebooks 01-04 measured the effect; this chapter tries to
 # break it.*
 #
 # **Question.** Notebooks 01-04 trained students only on adversarial errors and set them

@@ -8,7 +8,7 @@ Four sub-packages, each importing only from the ones before it (``tests/test_lay
   ``errsets``, ``pipeline`` (Part I and the stage toolkit), ``leakage``, ``wallace`` (Part II),
   ``controls``, ``toy``, ``reference``.
 - :mod:`errlib.teach`: what a learner sees besides numbers: ``plotting``, ``toy_plots``,
-  ``exercises`` and their reference ``solutions``.
+  ``exercises`` (with their ``checkers``) and their reference ``solutions``.
 - :mod:`errlib.run`: the machinery that executes the course: ``course`` (the command line),
   ``runner``, ``tasks`` (the task graph), ``sweep``, ``report``, ``site``.
 
@@ -26,7 +26,7 @@ LAYOUT = {
     "core": ("data", "models", "train", "attacks", "seeds", "progress", "parallel", "precision"),
     "stages": ("cache", "config", "errsets", "pipeline", "leakage", "wallace", "controls", "toy",
                "reference"),
-    "teach": ("plotting", "toy_plots", "exercises", "solutions"),
+    "teach": ("plotting", "toy_plots", "exercises", "checkers", "solutions"),
     "run": ("course", "runner", "tasks", "sweep", "report", "site"),
 }
 _HOME = {module: package for package, modules in LAYOUT.items() for module in modules}

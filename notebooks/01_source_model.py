@@ -28,10 +28,10 @@
 # (non-robust) classifier trained on the clean training set $D$. Every adversarial error in
 # notebook 02 is crafted against it.
 #
-# **What we expect.** A small CNN reaches about 99% on MNIST and about 89-90% on
-# Fashion-MNIST in a few epochs. The paper's CIFAR-10 ResNet-50 scored 95.3%
-# (`reference.md`, §1). A standard model like this is accurate *and* easy to fool: that is
-# the whole point of the next notebook.
+# **What we ask.** How accurate does a small CNN become on the clean test set after a few
+# epochs? You will write a guess before the training cell; the measurement, chance and the
+# paper's CIFAR-10 number are printed after it. Whether such a model is also easy to *fool*
+# is the next notebook's question.
 #
 # | | |
 # |---|---|
@@ -52,8 +52,9 @@
 # a classifier's accuracy is. No adversarial-examples background is needed: this is the
 # first notebook.
 #
-# **Time.** Running it: about 1 minute on a 2-core laptop CPU (default profile), seconds
-# once cached. Studying it: about 20 minutes, plus 15 for the exercises.
+# **Time.** Running it: about a minute on a laptop CPU (default profile), seconds once
+# cached; the README's course table has the measured times. Studying it: about 20 minutes,
+# plus 15 for the exercises.
 #
 # **Sources.** The course's own reference, [`docs/reference.md`](../docs/reference.md) (§1
 # headline numbers, §10 glossary); the paper, Ilyas et al. 2019,
@@ -192,10 +193,11 @@ report.save_results("01_source_model", cfg, {
 
 # %% [markdown]
 # ## What it means
-# We have an accurate standard classifier. Accurate is not the same as *robust*: its
-# decision depends on many small pixel patterns that humans do not notice. Ilyas et al. call
-# such patterns **non-robust features**: they are genuinely predictive of the class on
-# natural data, yet a small perturbation can flip them.
+# The source model's clean accuracy is printed above beside chance; notebook 02 needs it only
+# to be a good *standard* classifier. Accurate is not the same as *robust*: a standard
+# model may rest its decision on small pixel patterns that humans do not notice. Ilyas et al.
+# call such patterns **non-robust features**: predictive of the class on natural data, yet
+# easy to flip with a small perturbation. Notebook 02 measures how small.
 #
 # **Next, notebook 02:** we exploit exactly those features. For every training image we
 # pick a target class and nudge the image, within an $L_2$ ball of radius `eps`, until this
@@ -205,7 +207,7 @@ report.save_results("01_source_model", cfg, {
 # Coding exercises: fill in the function and run its cell. `exercises.check` prints
 # **PASS**, **FAIL** with a hint, or *not attempted* while the stub still raises
 # `NotImplementedError` (the notebook runs to the end either way). Reference solutions are
-# kept apart from the notebooks, in `errlib/solutions.py`: try first. Questions: answer in
+# kept apart from the notebooks, in `errlib/teach/solutions.py`: try first. Questions: answer in
 # your own words, then open the hidden answer. `print(exercises.listing("01"))` lists this
 # notebook's exercises.
 

@@ -546,21 +546,23 @@ report.save_results("05_wrong_labels", cfg, {
 
 # %% [markdown]
 # ## What it means
-# - **Wrong labels from a model teach; wrong labels from a die do not.** The same images,
-#   equally mislabelled, gave a student near its teacher (D_wrong) or one below chance
-#   (random). The difference is only *who chose* the wrong label. A model's mistakes are a
-#   readout of its function, and a student trained on them copies that function: the
-#   D_wrong student agrees with its teacher on far more images than the teacher gets right.
-# - **Even the domain can be wrong.** No digit was ever shown to the cross-domain student,
-#   yet it reads handwritten digits almost as well as the teacher. The teacher's labels on
-#   clothes encode what strokes and blobs mean to it, and that is what the student learns.
+# - **Wrong labels from a model against wrong labels from a die.** The same images, equally
+#   mislabelled, differ only in *who chose* the wrong label. If the D_wrong student lands
+#   near its teacher while the random-label one lands at or below chance (the numbers and
+#   bars above), a model's mistakes are a readout of its function, and a student trained on
+#   them copies that function; its agreement with the teacher, beside the teacher's own
+#   accuracy, says how closely.
+# - **Even the domain can be wrong.** No digit was ever shown to the cross-domain student.
+#   Its MNIST accuracy, beside the teacher's and Wallace's, says how much of what strokes and
+#   blobs mean to the teacher its labels on clothes carried.
 # - **So, back to Part I.** Ilyas et al.'s D_rand and D_det labels were also chosen by a
 #   trained model; Wallace's point is that this alone can make errors teach. That does not
-#   make the non-robust-features reading wrong: both describe the same experiment. The
-#   attack writes the source model's (non-robust) features for the target into each image,
-#   and learning those features from the model's labels *is* a form of distillation, as
-#   Ilyas et al. reply (`reference.md`, §3.4). What Wallace shows is that the perturbation
-#   is one channel for the teacher's knowledge, not the only one.
+#   make the non-robust-features reading wrong: both can describe the same experiment. In
+#   Ilyas et al.'s reading the attack writes the source model's (non-robust) features for the
+#   target into each image, and learning those features from the model's labels *is* a form
+#   of distillation, as they reply (`reference.md`, §3.4). What Wallace shows is that the
+#   perturbation is one channel for the teacher's knowledge, not the only one; notebook 04's
+#   leakage test asks which features that channel carried on MNIST.
 # - **Not every adversarial example teaches.** Nakkiran's Distill response ("Adversarial
 #   examples are just bugs, too") built targeted errors with an attack designed *not* to
 #   transfer: it fools one ResNet-18 while an ensemble of others keeps the true label. A
@@ -580,7 +582,7 @@ report.save_results("05_wrong_labels", cfg, {
 # Coding exercises: fill in the function and run its cell. `exercises.check` prints
 # **PASS**, **FAIL** with a hint, or *not attempted* while the stub still raises
 # `NotImplementedError` (the notebook runs to the end either way). Reference solutions are
-# kept apart from the notebooks, in `errlib/solutions.py`: try first. Questions: answer in
+# kept apart from the notebooks, in `errlib/teach/solutions.py`: try first. Questions: answer in
 # your own words, then open the hidden answer. `print(exercises.listing("05"))` lists this
 # notebook's exercises.
 
@@ -642,10 +644,12 @@ if exercises.passed("error_agreement", error_agreement):
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Recap
 # - D_wrong keeps only a weak teacher's mistakes, with its wrong labels and no perturbation;
-#   a student trained on it still classifies clean images far above chance.
+#   a student trained on it is scored on clean images beside chance, its teacher and a
+#   random-wrong-label control.
 # - The difference from random wrong labels is who chose the label: a model's mistakes are a
 #   readout of its function, and learning from them is distillation.
-# - An MNIST teacher's labels on clothes teach a student to read digits it has never seen.
+# - An MNIST teacher labels clothes; a student trained only on those labels is scored on
+#   digits it has never seen, beside Wallace's number.
 # - Wallace's reading and Ilyas et al.'s describe the same experiment: the attack is one
 #   channel for the source model's features, labels chosen by a model are another.
 #

@@ -16,32 +16,16 @@
 # %% [markdown] slideshow={"slide_type": "slide"}
 # # 07 · Controls: turning "models learn from errors" into a falsifiable experiment
 #
-# *Part III of the errlib course. Notebooks 01-04 showed the effect; this chapter tries to
+# *Part III of the errlib course. Notebooks 01-04 measured the effect; this chapter tries to
 # break it.*
 #
-# **Question.** Notebooks 01-04 found students trained only on adversarial errors far above
-# chance. Which ingredient carries the signal: the perturbation, the trained source model,
+# **Question.** Notebooks 01-04 trained students only on adversarial errors and set them
+# beside chance and beside leakage-filtered students. Whatever signal they found, which
+# ingredient carries it: the perturbation, the trained source model,
 # the label rule, the architecture, the radius? Each control below states its expected
 # outcome **before** it runs; the table at the end sets expectation and measurement side by
-# side. If the non-robust-features account is right, every expectation should hold.
-#
-# | control | what it changes | expected (written before the run) |
-# |---|---|---|
-# | random labels | clean images, labels uniform at random, no attack | students near chance (≤ 15%) |
-# | untrained source | attack a randomly initialised model instead | near chance: a random net has no features of the data |
-# | correct-label tenth (D_other) | targets never the true class, so no row carries its true label | a few points below D_rand, still far above chance |
-# | leakage filter (robust judge) | D_det students on the rows the judge still reads as $y$, beside a random subset of the same size | filtered student ≥ 2× chance, and within 10 points of its random-subset control |
-# | architectures | students of three architectures on the same sets | all above chance; the architecture the attack transfers to best learns D_det best |
-# | eps sweep | five radii, via a papermill sweep of notebook 04 | attack success, mean student accuracy and the judge's reading of $t$ rise with eps |
-# | robustness | untargeted L2 attack on the error-trained students | no more robust than the source |
-# | quantisation | D_rand rounded to 8-bit pixels | the effect survives (the perturbation ≫ 1/255 per pixel) |
-#
-# Controls train on the first `n_control` rows of each error set, and the baseline students
-# below do too, so every comparison is like with like.
-#
-# | | |
-# |---|---|
-# | previous | `04_measure.ipynb`, `05_wrong_labels.ipynb`, `06_toy_2d.ipynb` |
+# side. If the non-robust-features account is right, every expectation should hold; the
+# course's expectations follow the setup, after your own guess.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/YOUR-ORG/errlib/blob/main/notebooks/07_controls.ipynb)
@@ -141,6 +125,37 @@ def record(control, expected, measured, holds):
 
 
 # %% [markdown]
+# **Predict first,** before reading the course's expectations below: in the next cell, write
+# your own guess for the first control, a student trained on clean images whose labels were
+# drawn at random. The notebook sets it beside the measurement after that control runs.
+
+# %%
+from errlib import exercises
+
+my_guess_random_labels = None  # your guess: clean test accuracy after training on random labels, 0-100
+
+# %% [markdown]
+# **The course's expectations, written before the run:**
+#
+# | control | what it changes | expected (written before the run) |
+# |---|---|---|
+# | random labels | clean images, labels uniform at random, no attack | students near chance (≤ 15%) |
+# | untrained source | attack a randomly initialised model instead | near chance: a random net has no features of the data |
+# | correct-label tenth (D_other) | targets never the true class, so no row carries its true label | a few points below D_rand, still far above chance |
+# | leakage filter (robust judge) | D_det students on the rows the judge still reads as $y$, beside a random subset of the same size | filtered student ≥ 2× chance, and within 10 points of its random-subset control |
+# | architectures | students of three architectures on the same sets | all above chance; the architecture the attack transfers to best learns D_det best |
+# | eps sweep | five radii, via a papermill sweep of notebook 04 | attack success, mean student accuracy and the judge's reading of $t$ rise with eps |
+# | robustness | untargeted L2 attack on the error-trained students | no more robust than the source |
+# | quantisation | D_rand rounded to 8-bit pixels | the effect survives (the perturbation ≫ 1/255 per pixel) |
+#
+# Controls train on the first `n_control` rows of each error set, and the baseline students
+# below do too, so every comparison is like with like.
+#
+# | | |
+# |---|---|
+# | previous | `04_measure.ipynb`, `05_wrong_labels.ipynb`, `06_toy_2d.ipynb` |
+
+# %% [markdown]
 # ## Baseline: students on the first `n_control` rows of D_rand and D_det
 
 # %%
@@ -156,16 +171,6 @@ print({k: f"{100 * v:.1f}%" for k, v in base_acc.items()}, f"chance {100 * cfg.c
 # **Expected:** a student memorises the random labels and scores near chance (≤ 15%) on
 # the clean test set. If it scored high, the course's effect could come from the labels'
 # statistics rather than from the perturbations.
-
-# %% [markdown]
-# **Predict first.** Before running the next cell, write down the clean test accuracy of a
-# student trained on clean images whose labels were drawn at random. The notebook sets your
-# guess beside the measurement afterwards; leaving it `None` is fine.
-
-# %%
-from errlib import exercises
-
-my_guess_random_labels = None  # your guess: clean test accuracy after training on random labels, 0-100
 
 # %%
 rand_set = controls.get_random_label_set(cfg, "all")
@@ -281,8 +286,9 @@ record("eps sweep", "student accuracy and judge's t-reading rise with eps",
 
 # %% [markdown]
 # ## 7 · Are error-trained models robust?
-# **Expected:** no. They learned non-robust features, so an untargeted L2 attack breaks them
-# at least as easily as the source (the paper: 0% robust accuracy at L2 0.25 on CIFAR-10).
+# **Expected:** no. If what they learned from the errors is non-robust features (or the
+# source's ordinary features), an untargeted L2 attack breaks them at least as easily as the
+# source (the paper: 0% robust accuracy at L2 0.25 on CIFAR-10).
 
 # %%
 n_rob = min(200 if cfg.profile == "smoke" else 1000, len(X_test))
@@ -336,27 +342,36 @@ report.save_results("07_controls", cfg, {
 # ## What it means
 # Read the table above from the top: each row is a prediction that could have failed.
 #
-# - Random labels alone teach nothing, and perturbations from an *untrained* model teach
-#   nothing: the signal needs a model that has learned the data's features.
-# - Removing the correctly labelled tenth of D_rand (D_other) should cost a little accuracy,
-#   since those rows are ordinary correct data, but not the effect.
-# - The leakage filter is the strongest objection, measured: the rows a robust judge reads as
-#   the target teach the target the ordinary way. What the filtered student keeps beside its
-#   random-subset control is what survives that objection on this run; notebook 04 gives it
-#   over several seeds.
-# - The architecture row is the strictest. Ilyas et al.'s Figure 3 predicts that the
-#   architectures the attack transfers to better learn more from D_det. With three
-#   architectures and one seed, this row is close to a coin toss: a few points separate the
-#   students, less than the seed spread notebook 04 measures.
-# - The radius controls how much of the target's features the attack writes, robust ones
-#   included: the sweep's judge column shows the leakage growing with eps. At small eps the
-#   attack mostly fails, D_det is then little more than the true labels shifted by one, and
-#   its student can score *below* chance because it predicts y+1 (the sweep CSV's
+# Each line says what the row tests and what either outcome would mean; the table above says
+# which outcome this run gave.
+#
+# - **Random labels; an untrained source.** Near chance would mean that the signal needs a
+#   model that has learned the data's features; a student well above chance in either row
+#   would mean the effect could come from label statistics or from the attack alone.
+# - **D_other.** Removing the correctly labelled tenth of D_rand should cost a little
+#   accuracy, since those rows are ordinary correct data; a student falling to chance would
+#   mean that tenth carried D_rand's effect.
+# - **The leakage filter** is the strongest objection: the rows a robust judge reads as the
+#   target teach the target the ordinary way. A filtered student near its random-subset
+#   control means the effect does not need those rows; one near chance while the control
+#   stays up means it lived in them. Notebook 04 gives it over several seeds; a single seed
+#   here is one draw.
+# - **The architecture row.** Ilyas et al.'s Figure 3 predicts that the architectures the
+#   attack transfers to better learn more from D_det. With three architectures and one seed
+#   the row can pass or fail by chance: read the students' spread against the seed spread
+#   notebook 04 measures, and note that an architecture that learns D_det *below* chance is
+#   answering $y+1$, following the shapes, whatever its transfer rate.
+# - **The radius** controls how much of the target's features the attack writes, robust
+#   ones included: the sweep's judge column shows how the leakage moves with eps. Where the
+#   attack mostly fails, D_det is little more than the true labels shifted by one, and its
+#   student can score *below* chance by predicting y+1 (the sweep CSV's
 #   `D_det_predicts_y_plus_1` column).
-# - Students that learned from errors are no more robust than their source: what they
-#   learned are the same brittle features.
-# - Rounding to 8-bit pixels changes little: it moves each pixel by at most 1/510, an L2
-#   distance of at most 0.06 on a 28x28 image, against a perturbation of L2 radius `eps`.
+# - **Robustness.** Error-trained students no more robust than their source would fit the
+#   account that they learned the same brittle features; a clearly more robust student would
+#   mean they learned something else.
+# - **Quantisation.** Rounding to 8-bit pixels moves each pixel by at most 1/510, an L2
+#   distance of at most 0.06 on a 28x28 image, against a perturbation of L2 radius `eps`; a
+#   large drop would mean the effect lived in sub-1/255 detail.
 #
 # Whatever does not hold on your run is worth a closer look: that is what a falsifiable
 # claim is for.
@@ -365,7 +380,7 @@ report.save_results("07_controls", cfg, {
 # Coding exercises: fill in the function and run its cell. `exercises.check` prints
 # **PASS**, **FAIL** with a hint, or *not attempted* while the stub still raises
 # `NotImplementedError` (the notebook runs to the end either way). Reference solutions are
-# kept apart from the notebooks, in `errlib/solutions.py`: try first. Questions: answer in
+# kept apart from the notebooks, in `errlib/teach/solutions.py`: try first. Questions: answer in
 # your own words, then open the hidden answer. `print(exercises.listing("07"))` lists this
 # notebook's exercises.
 
@@ -428,13 +443,15 @@ if exercises.passed("nearest_neighbour_labels", nearest_neighbour_labels):
 # ## Recap
 # - Each control changes one ingredient and states its expected outcome before the run; the
 #   table at the end sets expectation and measurement side by side.
-# - Random labels and an untrained source teach nothing: the signal needs a model that
-#   learned the data's features.
-# - D_other removes D_rand's correctly labelled tenth; the eps sweep shows how the effect
-#   grows with the radius; architectures tie learnability to transfer, as in the paper's
-#   Figure 3.
-# - Students trained on errors are no more robust than their source: they learned the same
-#   brittle features.
+# - Random labels and an untrained source test whether the signal needs a model that learned
+#   the data's features; D_other removes D_rand's correctly labelled tenth.
+# - The leakage filter, with the robust judge's reading along the eps sweep, tests whether
+#   the effect lives in the rows where the attack drew the target; on MNIST's radius this is
+#   the row that decides how the D_det result may be read (notebook 04 has it over seeds).
+# - The architecture row tests the paper's Figure 3 link between transfer and learning; with
+#   one seed and three students, read it against the seed spread.
+# - The robustness row asks whether students trained on errors are any more robust than
+#   their source.
 #
 # ### Check your understanding
 # **1. Why does an attack on an *untrained* network produce errors that teach nothing?**
@@ -466,12 +483,14 @@ if exercises.passed("nearest_neighbour_labels", nearest_neighbour_labels):
 #
 # </details>
 #
-# **4. Why do the error-trained students have no more robustness than the source?**
+# **4. Why would the non-robust-features account expect error-trained students to be no more
+# robust than the source?**
 #
 # <details><summary>Answer</summary>
 #
-# They learned the non-robust features the perturbations carried, which a small perturbation
-# can flip by definition.
+# If they learned the non-robust features the perturbations carried, a small perturbation
+# can flip those by definition. Compare with the measured row: a student clearly more robust
+# than the source would point to something else.
 #
 # </details>
 

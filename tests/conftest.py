@@ -92,3 +92,28 @@ def mnist_root(monkeypatch) -> Path:
 def fashion_root(monkeypatch) -> Path:
     """The data root holding Fashion-MNIST; ERRLIB_DATA points at it for the test."""
     return _data_fixture("fashion_mnist", monkeypatch)
+
+
+@pytest.fixture(scope="session")
+def smoke_env(tmp_path_factory):
+    """One smoke-profile run cache for every notebook run of the session (test_notebooks.py, then
+    test_solutions_run.py, which reuses its cached stages); the kernels read the data where the unit
+    tests do (ERRLIB_DATA, else ../shared/data), offline."""
+    roots = {name: find_data_root(name) for name in ("mnist", "fashion_mnist")}
+    missing = {name: searched for name, (root, searched) in roots.items() if root is None}
+    if missing:
+        pytest.skip(f"notebooks need MNIST and Fashion-MNIST; not found, searched: {missing}")
+    if len({root for root, _ in roots.values()}) != 1:
+        pytest.skip(f"MNIST and Fashion-MNIST must share one data root; found {roots}")
+    runs = tmp_path_factory.mktemp("runs")
+    keys = ("ERRLIB_PROFILE", "ERRLIB_RUNS", "ERRLIB_RESULTS", "ERRLIB_PROGRESS", "ERRLIB_DATA", "ERRLIB_DOWNLOAD")
+    old = {k: os.environ.get(k) for k in keys}
+    os.environ.update(ERRLIB_PROFILE="smoke", ERRLIB_RUNS=str(runs),
+                      ERRLIB_RESULTS=str(runs / "results"), ERRLIB_PROGRESS="0",
+                      ERRLIB_DATA=str(roots["mnist"][0]), ERRLIB_DOWNLOAD="0")
+    yield runs
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v

@@ -2,8 +2,9 @@
 
 The smoke runs execute the notebooks with papermill in the test environment's
 kernel, in order, sharing one temporary run cache (as a learner would run
-them); the notebooks' own ``assert`` cells check that the effect is above
-chance. A last test runs notebook 04 alone on an empty cache.
+them; the ``smoke_env`` fixture of ``conftest.py``, shared with
+``test_solutions_run.py``); the notebooks' own ``assert`` cells check that the
+effect is above chance. A last test runs notebook 04 alone on an empty cache.
 """
 import json
 import os
@@ -13,7 +14,6 @@ import nbformat
 import papermill as pm
 import pytest
 
-from conftest import find_data_root
 from errlib import config
 
 NB_DIR = Path(__file__).resolve().parent.parent / "notebooks"
@@ -64,30 +64,8 @@ def test_one_parameters_cell_with_shared_names(path):
         assert p["inferred_type_name"] != "None", f"{path.name}: parameter {name} has no type"
 
 
-@pytest.fixture(scope="module")
-def smoke_env(tmp_path_factory):
-    # The kernels read the data where the unit tests do (ERRLIB_DATA, else ../shared/data), offline.
-    roots = {name: find_data_root(name) for name in ("mnist", "fashion_mnist")}
-    missing = {name: searched for name, (root, searched) in roots.items() if root is None}
-    if missing:
-        pytest.skip(f"notebooks need MNIST and Fashion-MNIST; not found, searched: {missing}")
-    if len({root for root, _ in roots.values()}) != 1:
-        pytest.skip(f"MNIST and Fashion-MNIST must share one data root; found {roots}")
-    runs = tmp_path_factory.mktemp("runs")
-    keys = ("ERRLIB_PROFILE", "ERRLIB_RUNS", "ERRLIB_RESULTS", "ERRLIB_PROGRESS", "ERRLIB_DATA", "ERRLIB_DOWNLOAD")
-    old = {k: os.environ.get(k) for k in keys}
-    os.environ.update(ERRLIB_PROFILE="smoke", ERRLIB_RUNS=str(runs),
-                      ERRLIB_RESULTS=str(runs / "results"), ERRLIB_PROGRESS="0",
-                      ERRLIB_DATA=str(roots["mnist"][0]), ERRLIB_DOWNLOAD="0")
-    yield runs
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-
-
 def _execute(path, out_dir):
+    """Run notebook ``path`` with papermill (cwd: notebooks/) into ``out_dir``; return the executed copy."""
     out = out_dir / path.name
     pm.execute_notebook(str(path), str(out), kernel_name="python3", cwd=str(NB_DIR),
                         progress_bar=False)

@@ -183,10 +183,12 @@ def run_job(nb: Path, target: Path, parameters: Dict[str, Any], env: Dict[str, s
 
 
 def _to_html(nb_path: Path) -> Path:
+    """``<nb>.html`` beside the executed notebook; equations typeset by a local MathJax when installed."""
     import nbformat
-    from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter().from_notebook_node(nbformat.read(nb_path, as_version=4))
+    from .site import html_exporter
+
+    body, _ = html_exporter(nb_path.parent).from_notebook_node(nbformat.read(nb_path, as_version=4))
     out = nb_path.with_suffix(".html")
     out.write_text(body, encoding="utf-8")
     return out

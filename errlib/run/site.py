@@ -9,6 +9,8 @@
   rule (a ``#``/``##`` heading starts a slide, a ``###`` heading a sub-slide, the
   parameters cell is skipped; the Colab setup cell says ``skip`` in its source). With a
   local copy of reveal.js the deck works offline (:func:`find_reveal`).
+* :func:`local_mathjax` copies a local MathJax beside exported HTML (executed notebooks and
+  slides alike), so their equations render offline too.
 
 ``python -m errlib.run.site slides`` is what ``make slides`` runs.
 """
@@ -156,6 +158,52 @@ def find_reveal() -> Optional[Path]:
     return next((c for c in candidates if (c / "dist" / "reveal.js").is_file()), None)
 
 
+# MathJax 2 ships inside the jupyter-server-mathjax wheel (requirements.txt; BSD-3, from the Jupyter
+# project, its only dependency jupyter-server, which jupyter already installs). Copied beside the
+# exported HTML, it typesets the notebooks' equations with the network off; nbconvert's default
+# loads it from a CDN, and offline the equations then show as raw LaTeX.
+MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"
+
+
+def find_mathjax() -> Optional[Path]:
+    """The local MathJax folder (``$ERRLIB_MATHJAX``, else the one jupyter-server-mathjax ships), or None."""
+    env = os.environ.get("ERRLIB_MATHJAX")
+    candidates = [Path(env)] if env else []
+    spec = importlib.util.find_spec("jupyter_server_mathjax")
+    if spec and spec.submodule_search_locations:
+        candidates.append(Path(list(spec.submodule_search_locations)[0]) / "static")
+    return next((c for c in candidates if (c / "MathJax.js").is_file()), None)
+
+
+def local_mathjax(out_dir: Path) -> Optional[str]:
+    """Copy MathJax into ``out_dir/mathjax`` (once) and return the relative URL an HTML file in
+    ``out_dir`` loads it from; None (nbconvert's CDN default) when no local copy is installed.
+
+    Several notebooks' HTML copies are written at once by the course runner, so the copy goes to
+    a private folder first and is renamed into place; a loser of that race keeps the winner's."""
+    src = find_mathjax()
+    if src is None:
+        return None
+    dest = Path(out_dir) / "mathjax"
+    if not (dest / "MathJax.js").is_file():
+        tmp = Path(out_dir) / f".mathjax-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(src, tmp)
+        try:
+            os.replace(tmp, dest)
+        except OSError:  # another process finished first
+            shutil.rmtree(tmp, ignore_errors=True)
+    return f"mathjax/MathJax.js?config={MATHJAX_CONFIG}"
+
+
+def html_exporter(out_dir: Path, cls=None, **kwargs):
+    """An nbconvert exporter (``HTMLExporter`` unless ``cls``) whose output in ``out_dir`` loads MathJax locally."""
+    from nbconvert import HTMLExporter
+
+    url = local_mathjax(out_dir)
+    return (cls or HTMLExporter)(**({"mathjax_url": url} if url else {}), **kwargs)
+
+
 def _slide_type(cell) -> str:
     tags = cell.get("metadata", {}).get("tags", [])
     if "parameters" in tags or "injected-parameters" in tags:
@@ -207,7 +255,7 @@ def export_slides(notebooks: Sequence[Path], out_dir: Path, reveal: Optional[Pat
         prefix = "reveal.js"
     import jinja2
 
-    exporter = SlidesExporter(reveal_url_prefix=prefix, extra_loaders=[jinja2.DictLoader(
+    exporter = html_exporter(out_dir, SlidesExporter, reveal_url_prefix=prefix, extra_loaders=[jinja2.DictLoader(
         {"errlib_slides.html.j2": _SLIDES_TEMPLATE})], template_file="errlib_slides.html.j2")
     written = []
     for nb_path in notebooks:

@@ -309,10 +309,7 @@ def test_notebook_opens_with_objectives_and_closes_with_a_recap(nb):
 _REVEALS = ("What we expect", "expected (written before the run)")
 
 
-@pytest.mark.parametrize("nb", [pytest.param(p, marks=pytest.mark.xfail(
-    reason="05's expectation table is reworked by the Part II change (issue 20, 4), which moves it after the guesses",
-    strict=False)) if p.name.startswith("05") else p for p in sorted(NB_DIR.glob("[0-9][0-9]_*.py"))],
-    ids=lambda p: p.name)
+@pytest.mark.parametrize("nb", sorted(NB_DIR.glob("[0-9][0-9]_*.py")), ids=lambda p: p.name)
 def test_guess_comes_before_any_stated_expectation(nb):
     """A prediction is only a prediction if nothing above it gives the answer away."""
     import jupytext

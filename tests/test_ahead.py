@@ -73,7 +73,7 @@ def test_a_notebook_waits_for_its_ahead_job_which_never_skips_it(tmp_path, monke
     nb = write_fake(tmp_path / "nb" / "04_x.ipynb")
     doc = course.run_course("smoke", [str(nb)], {}, out=tmp_path / "out", html=False, jobs=2)
     job_start, job_end, threads_file = (tmp_path / "job.log").read_text().split()
-    nb_start = json.loads((tmp_path / "out" / "results" / "04_x.json").read_text())["values"]["start"]
+    nb_start = json.loads((tmp_path / "out" / "results" / "04_x.json").read_text())["values"]["start"]["value"]
     assert nb_start >= float(job_end), "04 starts after its ahead job ends"
     assert doc["ahead"]["early"]["status"] == ("failed" if fail else "ok")
     assert doc["notebooks"]["04_x"]["status"] == "ok"

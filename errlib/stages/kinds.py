@@ -88,6 +88,11 @@ def table(rows, **extra: Any):
     return value(list(rows), "table", **extra)
 
 
+def headline(v: Any):
+    """``v`` (a kinded number) again, also marked ``headline`` (shown on the course's index page)."""
+    return value(_plain(v), kind_of("headline value", v), **dict(v.extra, headline=True))
+
+
 def kind_of(name: str, v: Any) -> str:
     """The kind ``v`` was made with (a kinded number or a ``{"value", "kind"}`` dict); a value
     without one raises ``TypeError`` naming ``name``."""

@@ -26,8 +26,9 @@ Code identity: the key also holds a hash of the code that computes stages, every
 rebuilds every stage while an edit to the course machinery, teaching code or docs rebuilds none.
 
 Environment: the manifest records what the payload's last digits depend on but the key does not
-hold (thread count, precision, torch version, CPU kernel path or GPU name;
-:func:`errlib.core.environment.environment`).
+hold (thread count, torch version, CPU kernel path or GPU name), and the precision, a setting
+(``settings["precision"]``, fp32 when absent) so also in the key
+(:func:`errlib.core.environment.environment`).
 
 Concurrency and kills: one process builds a given key at a time (an
 ``fcntl`` lock on ``<runs root>/.locks/<stage>/<key>.lock``, which the OS

@@ -1,4 +1,6 @@
-"""The benchmarks run end to end on tiny sizes and write the documented JSON (no timing is asserted)."""
+"""The benchmarks run end to end on tiny sizes and write the documented JSON (no timing is asserted);
+their arithmetic on timings and results files is tested in process, in milliseconds, and the end-to-end
+runs (minutes) are marked ``slow``: ``make test-all`` runs them, ``make test`` does not."""
 from __future__ import annotations
 
 import argparse
@@ -37,6 +39,7 @@ def course_file(tmp_path: Path, **top) -> str:
     return str(path)
 
 
+@pytest.mark.slow  # every section, twice (this checkout and the HEAD baseline), each in a subprocess
 def test_driver_quick_writes_every_section_and_target(mnist_root, tmp_path):
     pytest.importorskip("torchattacks", reason=NO_TORCHATTACKS)
     args = ["--only", "attack", "train", "floors", "settings", "course",

@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.installed
 SWEEP_STAMP := $(VENV)/.installed-sweep
 JOBS    ?=
 
-.PHONY: setup course test bench clean-runs notebooks slides
+.PHONY: setup course test test-all bench clean-runs notebooks slides
 
 # The virtual environment, rebuilt only when requirements.txt or pyproject.toml change.
 $(STAMP): requirements.txt pyproject.toml
@@ -28,8 +28,12 @@ $(SWEEP_STAMP): $(STAMP) requirements-sweep.txt
 course: $(STAMP)
 	$(PY) -m errlib.run.course run --profile $(PROFILE) $(if $(JOBS),--jobs $(JOBS))
 
-# Unit tests (with a 2-worker Dask cluster for the sweep), then every notebook on the smoke profile.
+# Unit tests (with a 2-worker Dask cluster for the sweep), then every notebook on the smoke profile;
+# tests marked `slow` (end-to-end benchmark runs, minutes each) only in `make test-all`.
 test: $(STAMP) $(SWEEP_STAMP)
+	$(PY) -m pytest -m "not slow"
+
+test-all: $(STAMP) $(SWEEP_STAMP)
 	$(PY) -m pytest
 
 # Benchmarks (benchmarks/README.md): make bench [BENCH_ARGS="--baseline REV --course-results PATH"]

@@ -3,8 +3,12 @@
 Four sub-packages, each importing only from the ones before it (``tests/test_layout.py`` checks):
 
 - :mod:`errlib.core`: the ML primitives, knowing nothing of the course: ``data``, ``models``,
-  ``train``, ``attacks``, ``seeds``, ``progress``, ``parallel``, ``precision``.
-- :mod:`errlib.stages`: the science as cached stages built from core: ``cache``, ``config``,
+  ``train``, ``attacks``, ``seeds``, ``progress``, ``parallel``, ``precision`` (fp32 or bf16
+  autocast), ``environment`` (what numbers depend on besides settings: threads, precision, torch,
+  CPU kernel path or GPU).
+- :mod:`errlib.stages`: the science as cached stages built from core: ``cache`` (with its keys'
+  ``identity``: settings, upstream keys and the code of core and stages), ``kinds`` (what each
+  published value is: fraction, count, ...), ``config``,
   ``errsets``, ``pipeline`` (Part I and the stage toolkit), ``leakage``, ``wallace`` (Part II),
   ``controls``, ``toy``, ``reference``.
 - :mod:`errlib.teach`: what a learner sees besides numbers: ``plotting``, ``toy_plots``,
@@ -23,9 +27,9 @@ import importlib
 __version__ = "0.1.0"
 
 LAYOUT = {
-    "core": ("data", "models", "train", "attacks", "seeds", "progress", "parallel", "precision"),
-    "stages": ("cache", "config", "errsets", "pipeline", "leakage", "wallace", "controls", "toy",
-               "reference"),
+    "core": ("data", "models", "train", "attacks", "seeds", "progress", "parallel", "precision", "environment"),
+    "stages": ("cache", "identity", "kinds", "config", "errsets", "pipeline", "leakage", "wallace", "controls",
+               "toy", "reference"),
     "teach": ("plotting", "toy_plots", "exercises", "checkers", "solutions"),
     "run": ("course", "runner", "tasks", "sweep", "report", "site"),
 }

@@ -187,9 +187,9 @@ acc_src = src.metrics["test_acc"]
 if cfg.profile == "smoke":
     assert acc_src > cfg.chance + 0.3, f"source model barely above chance: {acc_src:.3f}"
 report.save_results("01_source_model", cfg, {
-    "source_clean_test_acc": {"value": acc_src, "reference": reference.ILYAS_CIFAR10["D"],
-                              "source": "Ilyas Table 1, CIFAR-10 ResNet-50 (ours: " + cfg.dataset + ")"},
-    "chance": cfg.chance})
+    "source_clean_test_acc": report.fraction(acc_src, reference=reference.ILYAS_CIFAR10["D"],
+                                             source="Ilyas Table 1, CIFAR-10 ResNet-50 (ours: " + cfg.dataset + ")"),
+    "chance": report.fraction(cfg.chance)})
 
 # %% [markdown]
 # ## What it means

@@ -376,20 +376,17 @@ if cfg.profile == "smoke":
         assert (es.delta_norm <= cfg.eps + 1e-4).all(), "a perturbation left the eps-ball"
     assert (D_det.y == (D_det.y_true + 1) % cfg.num_classes).all()
 report.save_results("02_craft_errors", cfg, {
-    "D_rand_attack_success": D_rand.success_rate, "D_det_attack_success": D_det.success_rate,
-    "D_rand_label_is_true_class": D_rand.label_agrees_with_truth,
-    "mean_perturbation_norm": D_rand.delta_norm.mean().item(),
-    "eps_over_image_norm": ratio, "paper_eps_over_image_norm": paper_ratio,
-    "judge_clean_acc": jm["test_acc"], "judge_robust_eps": float(cfg.judge_eval_eps[0]),
-    "judge_robust_acc": jm["robust_acc"][f"{cfg.judge_eval_eps[0]:g}"],
-    "judge_robust_acc_own_radius": jm["robust_acc"].get(f"{cfg.judge_eps:g}"),
-    **{f"{name}_judge_{k}": r[k] for name, r in readings.items()
+    "D_rand_attack_success": report.fraction(D_rand.success_rate, headline=True),
+    "D_det_attack_success": report.fraction(D_det.success_rate, headline=True),
+    "D_rand_label_is_true_class": report.fraction(D_rand.label_agrees_with_truth),
+    "mean_perturbation_norm": report.norm(D_rand.delta_norm.mean()),
+    "eps_over_image_norm": report.fraction(ratio), "paper_eps_over_image_norm": report.fraction(paper_ratio),
+    "judge_clean_acc": report.fraction(jm["test_acc"]), "judge_robust_eps": report.norm(float(cfg.judge_eval_eps[0])),
+    "judge_robust_acc": report.fraction(jm["robust_acc"][f"{cfg.judge_eval_eps[0]:g}"], headline=True),
+    "judge_robust_acc_own_radius": report.fraction(jm["robust_acc"].get(f"{cfg.judge_eps:g}")),
+    **{f"{name}_judge_{k}": report.fraction(r[k], headline=k == "reads_target") for name, r in readings.items()
        for k in ("reads_target", "reads_original", "reads_other", "clean_reads_target")},
-    "images_per_error_set": len(D_rand)},
-    kinds={"eps_over_image_norm": "fraction", "paper_eps_over_image_norm": "fraction", "judge_robust_eps": "norm",
-           "judge_robust_acc_own_radius": "fraction", "D_rand_label_is_true_class": "fraction",
-           **{f"{name}_judge_{k}": "fraction" for name in readings
-              for k in ("reads_target", "reads_original", "reads_other", "clean_reads_target")}})
+    "images_per_error_set": report.count(len(D_rand))})
 
 # %% [markdown]
 # ## What it means

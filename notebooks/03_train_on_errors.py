@@ -205,8 +205,8 @@ if cfg.profile == "smoke":
     for name, a in acc.items():
         assert a > cfg.chance + 0.05, f"{name} student does not beat chance: {a:.3f}"
 report.save_results("03_train_on_errors", cfg, {
-    f"{name}_student_clean_test_acc": {"value": a, "reference": reference.ILYAS_CIFAR10[name],
-                                       "source": f"Ilyas Table 1, CIFAR-10 (ours: {cfg.dataset})"}
+    f"{name}_student_clean_test_acc": report.fraction(a, reference=reference.ILYAS_CIFAR10[name],
+                                                      source=f"Ilyas Table 1, CIFAR-10 (ours: {cfg.dataset})")
     for name, a in acc.items()})
 
 # %% [markdown]

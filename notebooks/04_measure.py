@@ -261,32 +261,31 @@ display(Markdown(
 if cfg.profile == "smoke":
     for name in ("D_rand", "D_det"):
         assert acc[name] > cfg.chance + 0.05, f"{name} student not above chance: {acc[name]:.3f}"
-values = {f"{name}_clean_test_acc": {"value": acc[name], "reference": reference.ILYAS_CIFAR10[name],
-                                     "source": f"Ilyas Table 1, CIFAR-10 (ours: {cfg.dataset})"}
+values = {f"{name}_clean_test_acc": report.fraction(acc[name], reference=reference.ILYAS_CIFAR10[name],
+                                                   source=f"Ilyas Table 1, CIFAR-10 (ours: {cfg.dataset})")
           for name in acc}
-values["D_det_predicts_y_plus_1"] = shifted["D_det"]
-values["chance"] = cfg.chance
+values["D_det_predicts_y_plus_1"] = report.fraction(shifted["D_det"], headline=True)
+values["chance"] = report.fraction(cfg.chance)
 jm = judge[1].metrics
 own = f"{cfg.judge_eps:g}"
-values.update({"judge_clean_acc": jm["test_acc"], "judge_robust_eps": float(cfg.judge_eval_eps[0]),
-               "judge_robust_acc": jm["robust_acc"][f"{cfg.judge_eval_eps[0]:g}"],
-               "judge_robust_acc_own_radius": jm["robust_acc"].get(own)})
-mean_keys = [k for k in rows[0] if k.endswith(("_acc", "_y_plus_1", "_rows", "reads_target", "reads_original",
-                                               "reads_other", "_attack_success")) and k != "judge_clean_acc"]
-for k in mean_keys:
-    m, sd = leakage.mean_sd(rows, k)
-    values[f"{k}_mean"], values[f"{k}_sd"] = m, sd
+values.update({"judge_clean_acc": report.fraction(jm["test_acc"]),
+               "judge_robust_eps": report.norm(float(cfg.judge_eval_eps[0])),
+               "judge_robust_acc": report.fraction(jm["robust_acc"][f"{cfg.judge_eval_eps[0]:g}"], headline=True),
+               "judge_robust_acc_own_radius": report.fraction(jm["robust_acc"].get(own))})
+for k in rows[0]:  # each per-seed number (kinds made in leakage.headline_row): its mean and sd over seeds
+    if k not in ("seed", "judge_clean_acc"):
+        values[f"{k}_mean"], values[f"{k}_sd"] = leakage.mean_sd(rows, k)
 for name in ("D_rand", "D_det"):  # the headline keys: the mean over seeds
     for k in ("judge_reads_target", "judge_reads_original", "filtered_student_clean_test_acc",
               "random_subset_student_clean_test_acc", "filtered_rows"):
         values[f"{name}_{k}"] = values[f"{name}_{k}_mean"]
-values["seeds"] = seeds
-values["per_seed"] = rows
-values.update({f"{name}_attack_success": es.success_rate for name, (es, _) in errsets.items()})
-kinds = {k: ("count" if "_rows" in k else "fraction") for k in values if k.endswith(("_mean", "_sd", "_rows"))}
-kinds.update({k: "fraction" for k in values if "judge_reads" in k or "y_plus_1" in k or "_acc" in k})
-kinds.update(judge_robust_eps="norm", seeds="count", per_seed="number")
-report.save_results("04_measure", cfg, values, kinds=kinds)
+    for k in ("judge_reads_target", "filtered_student_clean_test_acc", "student_clean_test_acc_mean"):
+        values[f"{name}_{k}"] = report.headline(values[f"{name}_{k}"])  # on the course's index page
+values["seeds"] = report.number(list(seeds))
+values["per_seed"] = report.table(rows)
+values.update({f"{name}_attack_success": report.fraction(es.success_rate, headline=True)
+               for name, (es, _) in errsets.items()})
+report.save_results("04_measure", cfg, values)
 
 # %% [markdown]
 # ## What it means

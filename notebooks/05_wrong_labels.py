@@ -526,21 +526,22 @@ elif cfg.profile == "default":  # coarse bands: fail only when something is clea
 src_a = f"Wallace, CIFAR-10 ResNet-18 (ours: {cfg.weak_dataset} {cfg.model}, {cfg.resolved_teacher_steps} steps)"
 src_b = f"Wallace, simple CNN (ours: {cfg.student_model}, {cfg.cross_epochs} epochs)"
 src_t = f"Wallace, simple CNN (ours: Part I's source {mt_res.manifest['settings']['arch']})"
+fraction = report.fraction
 report.save_results("05_wrong_labels", cfg, {
-    "weak_teacher_train_acc": {"value": teacher_train_acc, "reference": W["weak_teacher_train"], "source": src_a},
-    "weak_teacher_test_acc": {"value": teacher_test_acc, "reference": W["weak_teacher_test"], "source": src_a},
-    "weak_teacher_wrong_share": {"value": len(D_wrong) / n_pool, "reference": W["weak_teacher_wrong"] / 50000,
-                                 "source": "Wallace: 18,768 of 50,000"},
-    "weak_teacher_n_wrong": len(D_wrong),
-    "D_wrong_student_clean_test_acc": {"value": acc_wrong, "reference": W["wrong_label_student"], "source": src_a},
-    "D_wrong_student_agrees_with_teacher": agree_wrong,
-    "random_wrong_label_student_clean_test_acc": acc_random,
-    "mnist_teacher_test_acc": {"value": mnist_teacher_acc, "reference": W["mnist_teacher"], "source": src_t},
-    "cross_domain_student_mnist_test_acc": {"value": acc_cross["raw"], "reference": W["cross_domain_student"],
-                                            "source": src_b},
-    "cross_domain_student_normalised_mnist_test_acc": {
-        "value": acc_cross["normalised"], "reference": W["cross_domain_student_normalised"], "source": src_b},
-    "chance": chance,
+    "weak_teacher_train_acc": fraction(teacher_train_acc, reference=W["weak_teacher_train"], source=src_a),
+    "weak_teacher_test_acc": fraction(teacher_test_acc, reference=W["weak_teacher_test"], source=src_a),
+    "weak_teacher_wrong_share": fraction(len(D_wrong) / n_pool, reference=W["weak_teacher_wrong"] / 50000,
+                                         source="Wallace: 18,768 of 50,000"),
+    "weak_teacher_n_wrong": report.count(len(D_wrong)),
+    "D_wrong_student_clean_test_acc": fraction(acc_wrong, reference=W["wrong_label_student"], source=src_a),
+    "D_wrong_student_agrees_with_teacher": fraction(agree_wrong),
+    "random_wrong_label_student_clean_test_acc": fraction(acc_random, headline=True),
+    "mnist_teacher_test_acc": fraction(mnist_teacher_acc, reference=W["mnist_teacher"], source=src_t),
+    "cross_domain_student_mnist_test_acc": fraction(acc_cross["raw"], reference=W["cross_domain_student"],
+                                                    source=src_b),
+    "cross_domain_student_normalised_mnist_test_acc": fraction(
+        acc_cross["normalised"], reference=W["cross_domain_student_normalised"], source=src_b),
+    "chance": fraction(chance),
     **wallace.over_seeds(rows),  # each Part II number's mean and sd over `seeds`, kinds declared
     "per_seed": {"value": rows, "kind": "number"}})
 

@@ -221,15 +221,15 @@ if cfg.profile == "smoke":
     assert fits >= 0.8 * s["seeds"], f"only {fits} of {s['seeds']} teachers fit all points"
     assert mean_correct > res.n_points / 2 + 2, f"students not above chance: {mean_correct:.1f}"
 report.save_results("06_toy_2d", cfg, {
-    "toy_student_correct_mean": {"value": mean_correct, "reference": reference.WALLACE["toy_student_correct"],
-                                 "source": "Wallace, one 32-point problem (ours: mean over seeds)"},
-    "toy_student_correct_sd": s["student_correct_sd"],
-    "toy_student_accuracy": {"value": mean_correct / res.n_points,
-                             "reference": reference.WALLACE["toy_student_correct"] / reference.WALLACE["toy_points"],
-                             "source": "Wallace, 23/32"},
-    "toy_seeds": s["seeds"],
-    "toy_teachers_fitting_all": fits,
-    "toy_flipped_mean": s["flipped_mean"]})
+    "toy_student_correct_mean": report.count(mean_correct, reference=reference.WALLACE["toy_student_correct"],
+                                             source="Wallace, one 32-point problem (ours: mean over seeds)"),
+    "toy_student_correct_sd": report.count(s["student_correct_sd"]),
+    "toy_student_accuracy": report.fraction(
+        mean_correct / res.n_points, reference=reference.WALLACE["toy_student_correct"] / reference.WALLACE["toy_points"],
+        source="Wallace, 23/32"),
+    "toy_seeds": report.count(s["seeds"]),
+    "toy_teachers_fitting_all": report.count(fits),
+    "toy_flipped_mean": report.count(s["flipped_mean"])})
 
 # %% [markdown]
 # ## What it means

@@ -330,13 +330,17 @@ for row in table:
 if cfg.profile == "smoke":
     assert acc_random < 0.25, f"random-label control far above chance: {acc_random:.3f}"
     assert len(rows) == len(cfg.sweep_eps), "the sweep CSV must have one row per grid point"
+fraction = report.fraction
 report.save_results("07_controls", cfg, {
-    "random_label_control_acc": acc_random, "untrained_source_D_rand_acc": acc_untrained,
-    "D_other_acc": acc_other, "D_det_filtered_student_acc": f_acc, "D_det_random_subset_student_acc": r_acc, "D_rand_baseline_acc": base_acc["D_rand"], "D_det_baseline_acc": base_acc["D_det"],
-    "quantised_D_rand_acc": acc_q,
-    **{f"{r['student']}_D_det_acc": r["D_det"] for r in arch_rows},
-    **{f"{r['student']}_transfer_rate": r["transfer_rate"] for r in arch_rows},
-    "controls_as_expected": sum(r["holds"] for r in table), "controls": len(table)})
+    "random_label_control_acc": fraction(acc_random, headline=True),
+    "untrained_source_D_rand_acc": fraction(acc_untrained), "D_other_acc": fraction(acc_other),
+    "D_det_filtered_student_acc": fraction(f_acc), "D_det_random_subset_student_acc": fraction(r_acc),
+    "D_rand_baseline_acc": fraction(base_acc["D_rand"]), "D_det_baseline_acc": fraction(base_acc["D_det"]),
+    "quantised_D_rand_acc": fraction(acc_q),
+    **{f"{r['student']}_D_det_acc": fraction(r["D_det"]) for r in arch_rows},
+    **{f"{r['student']}_transfer_rate": fraction(r["transfer_rate"]) for r in arch_rows},
+    "controls_as_expected": report.count(sum(r["holds"] for r in table), headline=True),
+    "controls": report.count(len(table), headline=True)})
 
 # %% [markdown]
 # ## What it means

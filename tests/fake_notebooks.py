@@ -24,10 +24,11 @@ env = {k: os.environ.get(k) for k in ("ERRLIB_PROFILE", "ERRLIB_RESULTS", "ERRLI
                                      "OMP_WAIT_POLICY", "MALLOC_TRIM_THRESHOLD_")}
 env["torch_threads"] = torch.get_num_threads()
 cfg = types.SimpleNamespace(profile=profile)
-errlib.run.report.save_results(NAME, cfg, {"student_acc": 0.5 + eps / 100, "mean_norm": 0.1 * eps,
-                                       "n_rows": 3, "start": t_start, "end": time.time()},
-                           settings={"profile": profile, "seed": seed, "eps": eps, "env": env},
-                           kinds={"start": "seconds", "end": "seconds"})
+R = errlib.run.report
+R.save_results(NAME, cfg, {"student_acc": R.fraction(0.5 + eps / 100, headline=True), "mean_norm": R.norm(0.1 * eps),
+                           "other_share": R.fraction(0.25), "n_rows": R.count(3), "start": R.seconds(t_start),
+                           "end": R.seconds(time.time())},
+               settings={"profile": profile, "seed": seed, "eps": eps, "env": env})
 '''
 
 

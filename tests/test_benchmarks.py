@@ -1,6 +1,10 @@
-"""The benchmarks run end to end on tiny sizes and write the documented JSON (no timing is asserted)."""
+"""The benchmarks run end to end on tiny sizes and write the documented JSON (no timing is asserted);
+their arithmetic on timings and results files is tested in process, in milliseconds, and the end-to-end
+runs (minutes) are marked ``slow``: ``make test-all`` runs them, ``make test`` does not."""
 from __future__ import annotations
 
+import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -35,6 +39,7 @@ def course_file(tmp_path: Path, **top) -> str:
     return str(path)
 
 
+@pytest.mark.slow  # every section, twice (this checkout and the HEAD baseline), each in a subprocess
 def test_driver_quick_writes_every_section_and_target(mnist_root, tmp_path):
     pytest.importorskip("torchattacks", reason=NO_TORCHATTACKS)
     args = ["--only", "attack", "train", "floors", "settings", "course",
@@ -66,24 +71,64 @@ def test_driver_quick_writes_every_section_and_target(mnist_root, tmp_path):
     assert "| attack" in res["table"] and "| whole course" in res["table"]
 
 
-def test_sweep_is_timed_or_says_why_not(tmp_path, mnist_root):
+def _load(script: str, monkeypatch):
+    """benchmarks/<script> imported in this process (its ``common`` beside it), for the parts of a
+    benchmark that are arithmetic on files and timings, where a subprocess would prove nothing more."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    spec = importlib.util.spec_from_file_location(f"bench_{Path(script).stem}", BENCH / script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_sweep_benchmark_says_why_not_when_the_cli_cannot_be_timed(monkeypatch):
+    sw = _load("sweep.py", monkeypatch)
+    args = argparse.Namespace(quick=True, rounds=None, threads=1)
+    monkeypatch.setattr(sw, "one_sweep", lambda *a: pytest.fail("nothing may be timed"))
+    monkeypatch.setattr(sw, "unsupported", lambda threads: "errlib.run.course sweep has no --jobs option")
+    res = sw.measure(args)
+    assert res["measured"] is False and "no --jobs" in res["skipped"]
+    assert sw.targets(res)["sweep_jobs_speedup"]["met"] is None and "not measured" in sw.rows(res)[0]
+
+    def fails(grid, jobs, threads):
+        raise RuntimeError(f"sweep --jobs {jobs} exited 1: boom")
+    monkeypatch.setattr(sw, "unsupported", lambda threads: None)
+    monkeypatch.setattr(sw, "one_sweep", fails)
+    res = sw.measure(args)
+    assert res["measured"] is False and "exited 1: boom" in res["skipped"]
+
+
+def test_sweep_benchmark_pairs_its_rounds_into_a_speedup_and_a_ceiling(monkeypatch):
+    sw = _load("sweep.py", monkeypatch)
+    seconds = {1: iter([100.0, 90.0]), 2: iter([50.0, 60.0])}  # rounds 1 and 2, per job count
+    per_point = {1: [10.0, 12.0], 2: [20.0, 24.0]}
+    monkeypatch.setattr(sw, "unsupported", lambda threads: None)
+    monkeypatch.setattr(sw, "one_sweep", lambda grid, jobs, threads: (next(seconds[jobs]), per_point[jobs]))
+    monkeypatch.setattr(sw.os, "cpu_count", lambda: 2)
+    res = sw.measure(argparse.Namespace(quick=True, rounds=2, threads=1))
+    assert res["measured"] is True and res["seconds"] == {"1": [100.0, 90.0], "2": [50.0, 60.0]}
+    assert res["sweep_jobs_speedup"] == pytest.approx((2.0 + 1.5) / 2)  # median of the paired ratios
+    assert res["sweep_jobs_ceiling"] == pytest.approx(2 * 11.0 / 22.0)
+    assert sw.targets(res)["sweep_jobs_speedup"]["met"] is True  # 1.75 >= 1.3
+
+
+@pytest.mark.slow
+def test_this_checkouts_sweep_is_timed_end_to_end(tmp_path, mnist_root):
+    """This errlib's sweep takes --jobs, so the benchmark must time it (not say why not)."""
     res = bench("sweep.py", tmp_path=tmp_path)
-    if res["measured"]:
-        assert res["sweep_jobs_speedup"] > 0 and res["targets"]["sweep_jobs_speedup"]["met"] in (True, False)
-    else:
-        assert res["skipped"] and res["targets"]["sweep_jobs_speedup"]["met"] is None
+    assert res["measured"] is True, res.get("skipped")
+    assert res["sweep_jobs_speedup"] > 0 and res["targets"]["sweep_jobs_speedup"]["met"] in (True, False)
 
 
-def test_course_reader_handles_old_and_missing_results(tmp_path):
-    old = bench("course.py", "--course-results", course_file(tmp_path), tmp_path=tmp_path)
+def test_course_reader_handles_old_and_missing_results(tmp_path, monkeypatch):
+    co = _load("course.py", monkeypatch)
+    old = co.read(course_file(tmp_path))
     assert old["course_seconds"] == 100.5 and "course_seconds_note" in old  # the notebooks' sum
-    assert old["cpu_utilisation"] is None and old["targets"]["cpu_utilisation"]["met"] is None
-    pct = bench("course.py", "--course-results", course_file(tmp_path, course_seconds=950, cpu_utilisation=85.0),
-                tmp_path=tmp_path)
+    assert old["cpu_utilisation"] is None and co.targets(old)["cpu_utilisation"]["met"] is None
+    pct = co.read(course_file(tmp_path, course_seconds=950, cpu_utilisation=85.0))
     assert pct["cpu_utilisation"] == pytest.approx(0.85)
-    assert pct["targets"]["course_seconds"]["met"] is False
-    assert bench("course.py", tmp_path=tmp_path)["measured"] is False
-
+    assert co.targets(pct)["course_seconds"]["met"] is False
+    assert co.read(None)["measured"] is False
 
 def test_precision_benchmark_pairs_processes_and_records_floors_and_the_cpu(mnist_root, tmp_path):
     res = bench("precision.py", tmp_path=tmp_path)

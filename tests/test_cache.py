@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 from pathlib import Path
 
@@ -224,10 +223,15 @@ def test_state_dict_round_trips_and_loads_with_weights_only(monkeypatch):
         assert torch.equal(v, sd[k]), k
 
 
-def test_nothing_written_outside_the_temporary_run_root(tmp_path):
-    run_stage("s", {"a": 1}, Builder(), verbose=False)
-    assert (tmp_path / "runs" / "s").is_dir()
-    assert os.environ["ERRLIB_RUNS"] == str(tmp_path / "runs")
+def test_default_runs_root_and_an_explicit_root_holds_everything_a_stage_writes(tmp_path, monkeypatch):
+    monkeypatch.delenv("ERRLIB_RUNS")
+    assert runs_root() == cache.REPO_ROOT / "data" / "runs"
+    monkeypatch.setenv("ERRLIB_RUNS", str(tmp_path / "from_env"))
+    before = set(tmp_path.rglob("*"))
+    r = run_stage("s", {"a": 1}, Builder(), root=tmp_path / "given", verbose=False)
+    written = set(tmp_path.rglob("*")) - before
+    assert r.path.parent.parent == tmp_path / "given" and written
+    assert all(p == tmp_path / "given" or tmp_path / "given" in p.parents for p in written), sorted(map(str, written))
 
 
 def test_damaged_twice_in_quick_succession_keeps_both_copies():

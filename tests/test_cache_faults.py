@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import shutil
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 import torch
 
 import errlib.stages.cache as cache
+import errlib.stages.identity as identity
 from errlib.stages.cache import MANIFEST, PAYLOAD, run_stage, runs_root
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
@@ -37,43 +39,52 @@ def test_docstring_and_comment_edits_keep_the_code_hash_but_code_edits_change_it
     for name, text in dict(base=base, **variants).items():
         path = tmp_path / f"{name}.py"
         path.write_text(text)
-        hashes[name] = cache._source_hash(str(path), 0, 0)
+        hashes[name] = identity.file_hash(path)
     assert hashes["docstring"] == hashes["base"] and hashes["comment"] == hashes["base"]
     assert hashes["code"] != hashes["base"]
 
 
-def test_every_registered_stage_names_existing_modules_and_unknown_stages_hash_everything():
-    for stage, modules in cache.STAGE_CODE.items():
-        for m in modules:
-            assert cache.module_path(m).is_file(), f"{stage}: no module {m}.py in errlib's sub-packages"
-    assert cache.stage_code("source") != cache.stage_code("errset")
-    assert len(cache.stage_code("a_stage_nobody_registered")) == 16
+@pytest.fixture
+def package_copy(tmp_path, monkeypatch):
+    """A copy of errlib (and docs/notebooks beside it) in tmp_path, which code identity then reads."""
+    root = tmp_path / "repo"
+    shutil.copytree(identity.PACKAGE_ROOT, root / "errlib", ignore=shutil.ignore_patterns("__pycache__"))
+    for extra in ("docs", "notebooks"):
+        (root / extra).mkdir()
+        (root / extra / "page.py").write_text("x = 1\n")
+    monkeypatch.setattr(identity, "PACKAGE_ROOT", root / "errlib")
+    return root
 
 
-def _chain(calls):
-    """source -> errset -> student, as the pipeline chains them (upstream keys)."""
-    def builder(name):
-        def build():
-            calls.append(name)
-            return {"w": torch.ones(2)}, {}
-        return build
-    src = run_stage("source", {"a": 1}, builder("source"), verbose=False)
-    es = run_stage("errset", {"eps": 1.0}, builder("errset"), upstream=[src.key], verbose=False)
-    run_stage("student", {"e": 2}, builder("student"), upstream=[es.key], verbose=False)
+def _add(path: Path, text: str = "def new_stage(x):\n    return x + 1\n") -> None:
+    path.write_text(path.read_text() + "\n" + text if path.exists() else text)
 
 
-@pytest.mark.parametrize("changed, rebuilt", [("attacks", ["errset", "student"]),
-                                              ("train", ["source", "errset", "student"]),
-                                              ("plotting", [])])
-def test_changed_code_rebuilds_exactly_the_stages_downstream_of_it(monkeypatch, changed, rebuilt):
+@pytest.mark.parametrize("edit, rebuilds", [
+    ("core/new_kernel.py", True), ("stages/new_stage.py", True), ("stages/deeper/extra.py", True),
+    ("core/attacks.py", True), ("stages/pipeline.py", True),
+    ("run/new_runner.py", False), ("run/course.py", False), ("teach/plotting.py", False),
+    ("core/progress.py", False), ("stages/cache.py", False), ("../docs/page.py", False),
+    ("../notebooks/page.py", False), ("../notebooks/99_new.py", False)])
+def test_code_identity_follows_the_computing_folders_with_nothing_to_register(package_copy, edit, rebuilds):
     calls = []
-    _chain(calls)
-    assert calls == ["source", "errset", "student"]
-    real = cache.module_hash
-    monkeypatch.setattr(cache, "module_hash", lambda n: real(n) + ("edited" if n == changed else ""))
-    calls.clear()
-    _chain(calls)
-    assert calls == rebuilt
+    build = lambda: (calls.append(1) or {"w": torch.zeros(1)}, {})  # noqa: E731
+    before = run_stage("source", {"a": 1}, build, verbose=False)
+    path = package_copy / "errlib" / edit
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _add(path)
+    after = run_stage("source", {"a": 1}, build, verbose=False)
+    assert (after.key != before.key) is rebuilds and len(calls) == 1 + rebuilds
+    assert (edit in identity.computing_files()) is rebuilds
+
+
+def test_the_modules_left_out_of_code_identity_exist_and_compute_nothing_a_stage_reads():
+    for rel in identity.NOT_COMPUTING:
+        assert (identity.PACKAGE_ROOT / rel).is_file(), rel
+        assert rel not in identity.computing_files()
+    files = identity.computing_files()
+    assert "stages/pipeline.py" in files and "core/train.py" in files and "stages/identity.py" in files
+    assert not [f for f in files if not f.startswith(("core/", "stages/"))]
 
 
 def test_run_stage_accepts_an_explicit_code_identity():
@@ -83,6 +94,16 @@ def test_run_stage_accepts_an_explicit_code_identity():
     assert run_stage("s", {}, build, code="v1", verbose=False).cached
     b = run_stage("s", {}, build, code="v2", verbose=False)
     assert len(calls) == 2 and a.key != b.key and b.manifest["code"] == "v2"
+
+
+def test_manifest_records_what_the_payload_depends_on_besides_the_key():
+    threads = torch.get_num_threads()
+    r = run_stage("s", {"a": 1, "precision": "bf16"}, lambda: ({"w": torch.zeros(1)}, {}), verbose=False)
+    env = json.loads((r.path / MANIFEST).read_text())["environment"]
+    assert env["threads"] == threads and env["precision"] == "bf16" and env["torch"] == torch.__version__
+    assert env["device"] == "cpu" and env["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert run_stage("t", {}, lambda: ({"w": torch.zeros(1)}, {}), verbose=False).manifest["environment"][
+        "precision"] == "fp32"
 
 
 # ---- processes killed, processes racing ---------------------------------------------------

@@ -98,8 +98,8 @@ def test_every_setting_is_in_exactly_one_section_and_describe_shows_only_its_par
         describe(cfg, "part3")
 
 
-def test_default_step_size_and_toy_steps_have_one_definition():
-    from errlib import attacks, toy
+def test_the_step_size_follows_eps_and_steps_unless_set():
     cfg = resolve("default", eps=2.0, steps=10)
-    assert cfg.resolved_step_size == attacks.default_step_size(2.0, 10)
-    assert resolve("default").toy_steps == toy.TRAIN_STEPS
+    assert cfg.resolved_step_size == pytest.approx(0.5)  # 2.5 * eps / steps (Madry et al.)
+    assert cfg.replace(steps=20).resolved_step_size == pytest.approx(0.25)
+    assert resolve("default", eps=2.0, steps=10, step_size=0.1).resolved_step_size == 0.1

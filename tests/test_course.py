@@ -1,17 +1,17 @@
 """errlib.run.course: notebooks by their dependencies, loud failures, parameter checks before any compute,
-the caller's environment untouched, and report values formatted by kind."""
+and the caller's environment untouched (report values: tests/test_report.py)."""
 from __future__ import annotations
 
 import json
 import os
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import pytest
 
-from errlib import config, report
+from errlib import config
+from errlib.run.course import main as course_main
 from errlib.run.course import run_course
 from fake_notebooks import write_fake
 
@@ -29,10 +29,12 @@ def _cli(*args, **env):
 
 @pytest.mark.parametrize("param, message", [(("epss", "3"), "did you mean 'eps'"),
                                             (("eps", "big"), "'eps' must be float")])
-def test_a_bad_parameter_stops_the_run_before_any_notebook(tmp_path, param, message):
-    r = _cli("run", "--profile", "smoke", "--only", "01", "-p", *param, "--out", str(tmp_path / "out"))
-    assert r.returncode != 0
-    assert message in r.stderr and "valid names" in r.stderr or "must be float" in r.stderr
+def test_a_bad_parameter_stops_the_run_before_any_notebook(tmp_path, param, message, capsys):
+    with pytest.raises(SystemExit) as exit_:  # the command line, in process: what it prints is what counts
+        course_main(["run", "--profile", "smoke", "--only", "01", "-p", *param, "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert exit_.value.code != 0
+    assert message in err and "valid names" in err or "must be float" in err
     assert not (tmp_path / "out").exists(), "no notebook may run"
 
 
@@ -58,7 +60,7 @@ def test_notebooks_run_by_dependencies_with_the_environment_untouched(tmp_path, 
     doc = run_course("smoke", [str(p) for p in nbs], {"seed": 3}, out=tmp_path / "out", html=False, jobs=2)
     assert dict(os.environ) == before, "run_course must leave the caller's environment as it was"
     runs = {k: json.loads((tmp_path / "out" / "results" / f"{k}.json").read_text()) for k in ("01_a", "02_b", "06_c")}
-    value = lambda k, n: runs[k]["values"][n]  # noqa: E731
+    value = lambda k, n: runs[k]["values"][n]["value"]  # noqa: E731
     assert value("02_b", "start") >= value("01_a", "end"), "02 waits for 01 (the course's task table)"
     for k, r in runs.items():
         assert r["settings"]["seed"] == 3 and r["settings"]["env"]["ERRLIB_PROFILE"] == "smoke"
@@ -110,33 +112,3 @@ def test_the_task_table_names_real_notebooks_and_waits_only_for_earlier_ones(tmp
         if t.name in nbs.values():
             assert all(a < t.name for a in t.after if a in nbs.values()), t
 
-
-# ---- values carry a kind --------------------------------------------------------------------
-
-def test_kinds_inferred_from_names_and_stated_kinds_win():
-    assert report.infer_kind("D_rand_clean_test_acc") == "fraction"
-    assert report.infer_kind("weak_teacher_wrong_share") == "fraction"
-    assert report.infer_kind("n_rows") == report.infer_kind("weak_teacher_n_wrong") == "count"
-    assert report.infer_kind("mean_perturbation_norm") == "norm"
-    assert report.infer_kind("course_seconds") == "seconds"
-    assert report.infer_kind("images_per_error_set", 1000) == "count"
-    assert report.infer_kind("something_else", 0.5) == "number"
-    assert report.kind_of("x_acc", {"value": 2.0, "kind": "norm"}) == "norm"
-    with pytest.raises(ValueError, match="unknown kind"):
-        report.kind_of("x", 1.0, {"x": "percent"})
-
-
-def test_report_formats_by_kind_never_by_range(tmp_path, monkeypatch):
-    monkeypatch.setenv("ERRLIB_RESULTS", str(tmp_path))
-    cfg = types.SimpleNamespace(profile="smoke", to_dict=lambda: {})
-    path = report.save_results("02_x", cfg, {"mean_perturbation_norm": 0.48, "student_acc": {"value": 0.481,
-                               "reference": 0.633}, "images": 1000, "y_plus_1": 0.2},
-                               kinds={"y_plus_1": "fraction"})
-    saved = json.loads(path.read_text())
-    assert saved["kinds"] == {"mean_perturbation_norm": "norm", "student_acc": "fraction", "images": "count",
-                              "y_plus_1": "fraction"}
-    assert saved["values"]["student_acc"]["kind"] == "fraction"
-    md = report.render_report({"profile": "smoke", "notebooks": {"02_x": dict(saved, status="ok")}})
-    assert "| mean_perturbation_norm | 0.48 |" in md and "48%" not in md and "48.0%" not in md
-    assert "| student_acc | 48.1% | 63.3% |" in md and "| images | 1,000 |" in md and "| y_plus_1 | 20.0% |" in md
-    assert report.format_value(12.34, "seconds") == "12.3 s"

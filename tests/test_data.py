@@ -170,17 +170,10 @@ def test_subset_is_seeded_and_samples_without_replacement():
     assert sorted(Xa.flatten().tolist()) == list(range(len(X)))
 
 
-def test_stratified_subset_is_balanced():
+def test_subset_keeps_the_data_class_shares():
     X, y = _imbalanced()
-    Xs, ys = subset(X, y, 100, seed=0, stratified=True)
-    assert torch.bincount(ys, minlength=10).tolist() == [10] * 10
-    assert torch.equal(ys, y[Xs.flatten()])
-    assert len(Xs.flatten().unique()) == 100
-    _, ys2 = subset(X, y, 105, seed=0, stratified=True)  # remainder from the shuffled pool
-    assert len(ys2) == 105 and torch.bincount(ys2, minlength=10).min() >= 10
-    # Not stratified: class 0 dominates, as in the data.
     _, yr = subset(X, y, 100, seed=0)
-    assert torch.bincount(yr, minlength=10)[0] > 30
+    assert torch.bincount(yr, minlength=10)[0] > 30  # class 0 dominates, as in the data
 
 
 @pytest.mark.parametrize("n, shown", [(0, "got 0"), (-5, "got -5"), (1001, "1001")])

@@ -87,4 +87,4 @@ def test_measure_notebook_runs_alone_on_empty_cache(tmp_path, smoke_env, monkeyp
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "built in" in text  # the upstream stages were rebuilt through the cache
     values = json.loads((tmp_path / "results" / "04_measure.json").read_text())["values"]
-    assert values["D_det_clean_test_acc"]["value"] > values["chance"]
+    assert values["D_det_clean_test_acc"]["value"] > values["chance"]["value"]

@@ -37,14 +37,15 @@ def _fake_run(out: Path):
     for stem in ("01_source_model", "04_measure"):
         (out / f"{stem}.ipynb").write_text("{}")
         (out / f"{stem}.html").write_text("<html></html>")
-    values = {"D_rand_clean_test_acc": {"value": 0.896, "reference": 0.633, "source": "Ilyas Table 1"},
-              "D_det_predicts_y_plus_1": 0.288}
+    values = {"D_rand_clean_test_acc": {"value": 0.896, "kind": "fraction", "reference": 0.633, "source": "Ilyas Table 1"},
+              "D_det_predicts_y_plus_1": {"value": 0.288, "kind": "fraction", "headline": True},
+              "judge_robust_eps": {"value": 0.5, "kind": "norm"}}
     return {"profile": "default", "seconds_all_notebooks": 49.0, "notebooks": {
         "01_source_model": {"status": "ok", "seconds": 41.0, "executed": str(out / "01_source_model.ipynb"),
-                            "values": {"source_clean_test_acc": {"value": 0.99, "reference": 0.953}}},
+                            "values": {"source_clean_test_acc": {"value": 0.99, "kind": "fraction",
+                                                                 "reference": 0.953}}},
         "02_craft_errors": {"status": "failed", "error": "boom"},
-        "04_measure": {"status": "ok", "seconds": 8.0, "executed": str(out / "04_measure.ipynb"), "values": values,
-                       "kinds": {"D_det_predicts_y_plus_1": "fraction"}}}}
+        "04_measure": {"status": "ok", "seconds": 8.0, "executed": str(out / "04_measure.ipynb"), "values": values}}}
 
 
 def test_index_links_all_resolve_and_show_the_run(tmp_path):
@@ -61,7 +62,8 @@ def test_index_links_all_resolve_and_show_the_run(tmp_path):
     assert "report.md" in links.hrefs
     text = index.read_text()
     assert "89.6%" in text and "63.3%" in text  # a headline number with the paper's beside it
-    assert "28.8%" in text  # and a listed extra without a reference, formatted by its stated kind
+    assert "28.8%" in text  # and a value marked headline where it was made, formatted by its kind
+    assert "judge_robust_eps" not in text, "a value neither headline nor with a reference stays off the page"
     assert "41 s" in text and "failed" in text and "not run" in text
     for stem in ("01", "02", "03", "04", "05", "06", "07"):
         assert f"<td>{stem}</td>" in text, f"notebook {stem} missing from the course map"
@@ -97,6 +99,7 @@ def test_slide_rules_skip_the_parameters_cell():
 @pytest.mark.parametrize("src", SOURCES, ids=lambda p: p.name)
 def test_colab_badge_and_setup_cell(src):
     text = src.read_text()
-    assert site.colab_url(src.stem) in text, f"{src.name}: no Open-in-Colab badge for {site.colab_url(src.stem)}"
+    url = f"https://colab.research.google.com/github/{site.GITHUB_REPO}/blob/main/notebooks/{src.stem}.ipynb"
+    assert url in text, f"{src.name}: no Open-in-Colab badge for {url}"
     assert '"google.colab" in sys.modules' in text, f"{src.name}: no Colab setup cell"
     assert f'"{site.GITHUB_REPO}"' in text, f"{src.name}: the setup cell must clone {site.GITHUB_REPO}"

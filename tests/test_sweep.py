@@ -61,7 +61,7 @@ def test_unknown_or_mistyped_parameters_stop_the_sweep_before_anything_runs(fake
     assert not out.exists()
 
 
-def test_csv_rows_and_the_plot_chooses_fractions_by_kind(fake, tmp_path, monkeypatch):
+def test_csv_rows_and_the_plot_draws_the_headline_fractions_by_their_declared_kind(fake, tmp_path, monkeypatch):
     drawn = {}
 
     def fake_plot(rows, x, kinds, path):
@@ -71,7 +71,8 @@ def test_csv_rows_and_the_plot_chooses_fractions_by_kind(fake, tmp_path, monkeyp
     rows = list(csv.DictReader(open(csv_path)))
     assert [float(r["eps"]) for r in rows] == [1.0, 3.0]
     assert float(rows[1]["mean_norm"]) == pytest.approx(0.3)
-    assert drawn == {"x": "eps", "keys": ["student_acc"]}, "a norm of 0.3 is not a fraction"
+    assert drawn == {"x": "eps", "keys": ["student_acc"]}, "a norm of 0.3 is not a fraction; other_share no headline"
+    assert float(rows[1]["other_share"]) == 0.25, "what the figure leaves out stays in the CSV"
 
 
 def _failing_grid_checks(out, capsys):
@@ -111,7 +112,8 @@ def test_the_first_point_runs_alone_then_the_rest_fan_out_one_thread_each(tmp_pa
     runs = {}
     for p in _points(out):
         saved = json.loads((out / p["point"] / "results" / "04_fake.json").read_text())
-        runs[p["grid"]["eps"]] = (saved["values"]["start"], saved["values"]["end"], saved["settings"]["env"])
+        values = {k: v["value"] for k, v in saved["values"].items()}
+        runs[p["grid"]["eps"]] = (values["start"], values["end"], saved["settings"]["env"])
     assert min(runs[2.0][0], runs[3.0][0]) >= runs[1.0][1], "the first point builds the shared stages alone"
     assert max(runs[2.0][0], runs[3.0][0]) < min(runs[2.0][1], runs[3.0][1]), "then the others run together"
     assert all(env["ERRLIB_THREADS"] == "1" and env["torch_threads"] == 1 for _, _, env in runs.values())

@@ -162,13 +162,9 @@ def check_pixels(X: torch.Tensor, what: str = "images") -> None:
             f"Divide uint8 images by 255 (errlib.core.data.to_float) and do not normalise them.")
 
 
-def subset(X: torch.Tensor, y: torch.Tensor, n: Optional[int], seed: int = 0,
-           stratified: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
-    """A seeded random subset of ``n`` examples (all of them, shuffled, if ``n`` is None).
-
-    With ``stratified=True`` each class contributes ``n // C`` examples (plus the
-    remainder from a shuffled pool), so small subsets stay balanced.
-    """
+def subset(X: torch.Tensor, y: torch.Tensor, n: Optional[int], seed: int = 0) -> Tuple[torch.Tensor, torch.Tensor]:
+    """A seeded random subset of ``n`` examples, images and labels kept paired (all of them,
+    shuffled, if ``n`` is None); class shares follow the data's."""
     N = len(X)
     if n is None:
         n = N
@@ -176,16 +172,5 @@ def subset(X: torch.Tensor, y: torch.Tensor, n: Optional[int], seed: int = 0,
         raise ValueError(f"subset size must be a positive integer, got {n!r}")
     if n > N:
         raise ValueError(f"subset size {n} is larger than the {N} examples available")
-    g = torch.Generator().manual_seed(int(seed))
-    perm = torch.randperm(N, generator=g)
-    if stratified:
-        classes = torch.unique(y)
-        per = n // len(classes)
-        picked = [perm[y[perm] == c][:per] for c in classes]
-        idx = torch.cat(picked)
-        rest = perm[~torch.isin(perm, idx)][: n - len(idx)]
-        idx = torch.cat([idx, rest])
-        idx = idx[torch.randperm(len(idx), generator=g)]
-    else:
-        idx = perm[:n]
+    idx = torch.randperm(N, generator=torch.Generator().manual_seed(int(seed)))[:n]
     return X[idx], y[idx]

@@ -2,21 +2,20 @@
 
 A notebook ends with::
 
-    errlib.run.report.save_results("04_measure", cfg, {"D_rand": {"value": 0.87, "reference": 0.633}})
+    report.save_results("04_measure", cfg, {"D_rand": report.fraction(0.87, reference=0.633)})
 
 which writes ``<results dir>/04_measure.json`` holding the values, the
-settings that produced them, the kernel's peak memory and a timestamp. The
+settings and environment that produced them, the kernel's peak memory and a timestamp. The
 results dir is ``$ERRLIB_RESULTS`` (set by the course runner) or
 ``<runs root>/results/<profile>``.
 
-Every value carries a kind, one of :data:`KINDS`: a ``fraction`` (in [0, 1],
-shown as a percentage), a ``count``, a ``norm`` (pixel units), ``seconds``, or
-a plain ``number``. A notebook states it (``{"value": 0.48, "kind": "norm"}``
-or ``kinds={"mean_perturbation_norm": "norm"}``); otherwise :func:`infer_kind`
-guesses from the name's suffix. The results file records the kind of every
-value in ``"kinds"`` (and inside each dict-valued entry), and
-:func:`format_value` and :func:`render_report` format by kind, never by
-range: a norm of 0.48 prints 0.48, not 48%.
+Every value carries the kind it was made with (:mod:`errlib.stages.kinds`, re-exported here:
+``report.fraction(0.87, reference=0.633, source=...)``, ``report.count(n)``, ``report.norm(r)``,
+...): nothing guesses a kind from a name, and a value without one is refused when saved. The
+results file holds each value as ``{"value": v, "kind": k, ...}`` (and a ``"kinds"`` summary),
+with the environment the numbers came from (:func:`errlib.core.environment.environment`);
+:func:`format_value` and :func:`render_report` format by kind, never by range: a norm of 0.48
+prints 0.48, not 48%.
 """
 from __future__ import annotations
 
@@ -28,7 +27,10 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Optional
 
+from ..core.environment import environment
 from ..stages.cache import runs_root
+from ..stages.kinds import (KINDS, count, fraction, headline, kind_of, norm, number, record, seconds,  # noqa: F401
+                            table, value)
 
 
 def peak_memory_mb() -> float:
@@ -40,38 +42,6 @@ def peak_memory_mb() -> float:
 def results_dir(profile: str) -> Path:
     env = os.environ.get("ERRLIB_RESULTS")
     return Path(env) if env else runs_root() / "results" / profile
-
-
-KINDS = ("fraction", "count", "norm", "seconds", "number")
-
-
-def infer_kind(name: str, value: Any = None) -> str:
-    """The fallback kind of a value from its name: ``*_acc``, ``*_rate``, ``*share``, ``*_success``,
-    ``*accuracy``, ``chance`` -> fraction; ``n_*``, ``*_n_*``, ``*_rows`` -> count; ``*seconds`` ->
-    seconds; ``*norm*`` -> norm; any other int -> count; anything else -> number."""
-    n = name.lower()
-    if "norm" in n and not n.endswith(("_acc", "_rate", "share")):
-        return "norm"
-    if n.endswith(("_acc", "_rate", "share", "_success", "accuracy")) or n == "chance":
-        return "fraction"
-    if n.startswith("n_") or "_n_" in n or n.endswith("_rows"):
-        return "count"
-    if n.endswith("seconds"):
-        return "seconds"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return "count"
-    return "number"
-
-
-def kind_of(name: str, value: Any, kinds: Optional[Dict[str, str]] = None) -> str:
-    """The kind stated in ``value`` (a dict) or ``kinds``, else :func:`infer_kind`; checked."""
-    stated = value.get("kind") if isinstance(value, dict) else None
-    kind = stated or (kinds or {}).get(name)
-    if kind is None:
-        kind = infer_kind(name, value.get("value") if isinstance(value, dict) else value)
-    if kind not in KINDS:
-        raise ValueError(f"value {name!r} has unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
-    return kind
 
 
 def format_value(v: Any, kind: str) -> str:
@@ -96,19 +66,17 @@ def format_value(v: Any, kind: str) -> str:
     return f"{v:.3g}" if kind == "norm" else f"{v:.4g}"
 
 
-def save_results(notebook: str, cfg, values: Dict[str, Any], *, settings: Optional[Dict[str, Any]] = None,
-                 kinds: Optional[Dict[str, str]] = None) -> Path:
-    """Write this notebook's headline numbers (and the config that produced them) as JSON.
-
-    ``kinds`` names the kind of values that do not state one (see the module docstring).
-    """
+def save_results(notebook: str, cfg, values: Dict[str, Any], *, settings: Optional[Dict[str, Any]] = None) -> Path:
+    """Write this notebook's headline numbers, each made with its kind (:func:`fraction`, ...), with
+    the config and environment that produced them, as JSON; a value without a kind raises
+    ``TypeError`` before anything is written."""
+    values = {k: record(k, v) for k, v in values.items()}
     out = results_dir(cfg.profile)
     out.mkdir(parents=True, exist_ok=True)
-    all_kinds = {k: kind_of(k, v, kinds) for k, v in values.items()}
-    values = {k: dict(v, kind=all_kinds[k]) if isinstance(v, dict) else v for k, v in values.items()}
     doc = {"notebook": notebook, "profile": cfg.profile, "settings": settings or cfg.to_dict(),
-           "values": values, "kinds": all_kinds, "peak_memory_mb": round(peak_memory_mb(), 1),
-           "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+           "values": values, "kinds": {k: v["kind"] for k, v in values.items()},
+           "environment": environment(getattr(cfg, "precision", "fp32")),
+           "peak_memory_mb": round(peak_memory_mb(), 1), "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     path = out / f"{notebook}.json"
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(doc, indent=2, default=str))
@@ -125,12 +93,9 @@ def render_report(doc: Dict[str, Any]) -> str:
              "|---|---|---|---|---|"]
     for nb, entry in doc["notebooks"].items():
         for name, val in entry.get("values", {}).items():
-            kind = kind_of(name, val, entry.get("kinds"))
-            if isinstance(val, dict):
-                lines.append(f"| {nb} | {name} | {format_value(val.get('value'), kind)} | "
-                             f"{format_value(val.get('reference'), kind)} | {val.get('source', '')} |")
-            else:
-                lines.append(f"| {nb} | {name} | {format_value(val, kind)} | | |")
+            kind = kind_of(f"{nb}: {name}", val)
+            lines.append(f"| {nb} | {name} | {format_value(val.get('value'), kind)} | "
+                         f"{format_value(val.get('reference'), kind)} | {val.get('source', '')} |")
     lines += ["", "| notebook | status | seconds | peak memory (MiB) |", "|---|---|---|---|"]
     for nb, entry in doc["notebooks"].items():
         lines.append(f"| {nb} | {entry.get('status')} | {entry.get('seconds', '—')} | "

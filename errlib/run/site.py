@@ -38,11 +38,6 @@ PARTS = {"01": "I", "02": "I", "03": "I", "04": "I", "05": "II", "06": "II", "07
 REVEAL_CDN = "https://unpkg.com/reveal.js@4.0.2"
 
 
-def colab_url(stem: str) -> str:
-    """The Colab address that opens ``notebooks/<stem>.ipynb`` from GitHub."""
-    return f"https://colab.research.google.com/github/{GITHUB_REPO}/blob/main/notebooks/{stem}.ipynb"
-
-
 def notebook_title(stem: str) -> str:
     """The first heading of ``notebooks/<stem>.ipynb`` without its number, or the stem."""
     import nbformat
@@ -55,33 +50,22 @@ def notebook_title(stem: str) -> str:
     return stem
 
 
-def _fmt(name: str, v: Any, kinds: Optional[Dict[str, str]]) -> str:
+def _fmt(v: Any, kind: str) -> str:
     """``v`` formatted by its kind (:func:`errlib.run.report.format_value`), never by its range."""
-    return html.escape(format_value(v, kind_of(name, v, kinds)))
+    return html.escape(format_value(v, kind))
 
 
-# Numbers a notebook publishes without a reference that still belong on the course map.
-EXTRA_HEADLINES = ("D_rand_attack_success", "D_det_attack_success", "D_det_predicts_y_plus_1",
-                   "judge_robust_acc", "D_rand_judge_reads_target", "D_det_judge_reads_target",
-                   "D_rand_student_clean_test_acc_mean", "D_det_student_clean_test_acc_mean",
-                   "D_rand_filtered_student_clean_test_acc", "D_det_filtered_student_clean_test_acc",
-                   "random_wrong_label_student_clean_test_acc", "random_label_control_acc", "controls_as_expected")
-
-
-def headline_numbers(values: Dict[str, Any], kinds: Optional[Dict[str, str]] = None) -> List[str]:
-    """Short HTML lines: each number published with a reference beside it, then the extras above."""
+def headline_numbers(values: Dict[str, Any]) -> List[str]:
+    """Short HTML lines for the values a notebook published with a reference beside them or marked
+    ``headline`` where it made them (``report.fraction(v, headline=True)``), each in its kind."""
     lines = []
     for name, v in values.items():
-        if isinstance(v, dict) and "value" in v:
-            ref = v.get("reference")
-            lines.append(f"{html.escape(name)}: <b>{_fmt(name, v['value'], kinds)}</b>"
-                         + (f" <span class=ref>(published {_fmt(name, ref, kinds)})</span>" if ref is not None else ""))
-    for name in EXTRA_HEADLINES:
-        if name in values and not isinstance(values[name], dict):
-            shown = _fmt(name, values[name], kinds)
-            if name == "controls_as_expected" and "controls" in values:
-                shown = f"{values[name]} of {values['controls']}"
-            lines.append(f"{html.escape(name)}: <b>{shown}</b>")
+        kind = kind_of(name, v)
+        if v.get("reference") is not None:
+            lines.append(f"{html.escape(name)}: <b>{_fmt(v['value'], kind)}</b>"
+                         f" <span class=ref>(published {_fmt(v['reference'], kind)})</span>")
+        elif v.get("headline"):
+            lines.append(f"{html.escape(name)}: <b>{_fmt(v['value'], kind)}</b>")
     return lines
 
 
@@ -102,7 +86,7 @@ def _row(out_dir: Path, stem: str, entry: Dict[str, Any]) -> str:
         title_cell = html.escape(title)
     seconds = entry.get("seconds")
     time_cell = f"{seconds:.0f} s" if isinstance(seconds, (int, float)) else "—"
-    numbers = "<br>".join(headline_numbers(entry.get("values") or {}, entry.get("kinds"))) or "—"
+    numbers = "<br>".join(headline_numbers(entry.get("values") or {})) or "—"
     status = html.escape(str(entry.get("status", "not run")))
     return (f"<tr><td>{stem[:2]}</td><td>{PARTS.get(stem[:2], '')}</td><td>{title_cell}</td>"
             f"<td class={status}>{status}</td><td>{time_cell}</td><td>{numbers}</td></tr>")

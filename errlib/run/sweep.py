@@ -11,7 +11,7 @@ profile) is one papermill run of the notebook, kept in its own folder
 reuses an earlier run's numbers). A point whose folder holds results from the
 same parameters, notebook and errlib code is not rerun unless ``force``.
 ``sweep.csv`` (one row per grid point: its grid values and the values the
-notebook recorded), ``sweep.png`` (the fractions against the first grid
+notebook recorded), ``sweep.png`` (the headline fractions against the first grid
 parameter) and ``sweep.json`` (each point's full settings, status, seconds and
 error) land in ``<out>``, by default ``data/runs/sweeps/<notebook>/<profile>/``.
 
@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..stages.cache import _canonical, runs_root
-from .report import kind_of
+from ..stages.kinds import kind_of
 from .runner import check_parameters, errlib_fingerprint, failure_text, list_notebooks, run_job
 from .tasks import Task, make_executor, run_tasks, task_env
 
@@ -156,7 +156,7 @@ def _finished(nb: Path, out: Path, task: Task, record: Dict[str, Any]) -> None:
 
 
 def _collect(nb: Path, points, records, failed, out: Path, plot: bool) -> Path:
-    rows, kinds, summary = [], {}, []
+    rows, kinds, shown, summary = [], {}, set(), []
     for i, p in enumerate(points):
         rec = records[i]
         results = rec.get("results") or {}
@@ -166,7 +166,8 @@ def _collect(nb: Path, points, records, failed, out: Path, plot: bool) -> Path:
                         f"{rec.get('ename')}: {rec.get('evalue')}"})
         if rec["status"] == "ok":
             values = results.get("values", {})
-            kinds.update({k: kind_of(k, v, results.get("kinds")) for k, v in values.items()})
+            kinds.update({k: kind_of(k, v) for k, v in values.items()})
+            shown.update(k for k, v in values.items() if v.get("headline") or v.get("reference") is not None)
             rows.append(dict(p["grid"], **_flat_values(values)))
     (out / "sweep.json").write_text(json.dumps({"notebook": nb.stem, "points": summary}, indent=2, default=str))
     names = list(points[0]["grid"])
@@ -176,7 +177,7 @@ def _collect(nb: Path, points, records, failed, out: Path, plot: bool) -> Path:
         w.writeheader()
         w.writerows(rows)
     if plot and rows:
-        _plot_sweep(rows, names[0], kinds, out / "sweep.png")
+        _plot_sweep(rows, names[0], {k: kind for k, kind in kinds.items() if k in shown}, out / "sweep.png")
     print(f"{len(rows)} of {len(points)} grid points -> {csv_path}", flush=True)
     if failed:
         raise SweepFailed(f"{len(failed)} grid point(s) failed: {', '.join(failed)} (see {out / 'sweep.json'})")
@@ -195,14 +196,11 @@ def _flat_values(values: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _plot_sweep(rows: List[Dict[str, Any]], x: str, kinds: Dict[str, str], path: Path) -> None:
-    """The fractions (by kind, not by range) against grid parameter ``x``; spreads (``*_sd``), the
-    per-seed aggregates that repeat a plotted value (``*_mean``), the judge's own accuracies, chance
-    and judge shares other than ``reads_target`` are left to the CSV, so the figure stays readable."""
+    """The fractions among ``kinds`` (the values the notebook marked ``headline`` or published with a
+    reference) against grid parameter ``x``; the rest stay in the CSV, so the figure stays readable."""
     from ..teach.plotting import plt, sweep_curves
 
-    skip = ("_sd", "_mean", "_reads_original", "_reads_other", "clean_reads_target", "robust_acc_own_radius")
-    keys = [k for k, kind in kinds.items() if kind == "fraction" and k not in (x, "chance")
-            and not k.endswith(skip) and not k.startswith("judge_")
+    keys = [k for k, kind in kinds.items() if kind == "fraction" and k != x
             and all(isinstance(r.get(k), (int, float)) and not isinstance(r.get(k), bool) for r in rows)]
     fig = sweep_curves(rows, x, keys)
     fig.savefig(path)

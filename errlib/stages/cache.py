@@ -5,7 +5,7 @@ settings and the keys of the stages it was built from. It lives in
 
     <runs root>/<stage>/<key>/payload.pt      tensors (a state_dict or an error set)
     <runs root>/<stage>/<key>/manifest.json   settings, upstream keys, metrics,
-                                              library versions, seconds taken
+                                              library versions, environment, seconds
 
 ``key`` is a hash of the settings *and* the upstream keys, so changing a
 setting recomputes exactly that stage and everything downstream of it.
@@ -21,14 +21,14 @@ Payloads load with ``torch.load(..., weights_only=True)``; a payload that
 needs more than tensors to load (a pickle that would run code) is refused, set
 aside and rebuilt.
 
-Code identity: the key also holds a hash of the errlib modules whose code
-makes the stage's payload (:data:`STAGE_CODE`), so a fix to the attack
-rebuilds the error sets (and, through the upstream keys, the students) but not
-the source model. Each module is hashed from its syntax tree without
-docstrings, so a comment or docstring edit rebuilds nothing. A per-module list
-rather than a hand-bumped version number, because a forgotten bump silently
-serves stale results while a superfluous rebuild only costs time; a stage
-missing from the registry hashes every errlib module, for the same reason.
+Code identity: the key also holds a hash of the code that computes stages, every module of
+``errlib/core`` and ``errlib/stages`` (:mod:`errlib.stages.identity`), so a fix to the attack
+rebuilds every stage while an edit to the course machinery, teaching code or docs rebuilds none.
+
+Environment: the manifest records what the payload's last digits depend on but the key does not
+hold (thread count, torch version, CPU kernel path or GPU name), and the precision, a setting
+(``settings["precision"]``, fp32 when absent) so also in the key
+(:func:`errlib.core.environment.environment`).
 
 Concurrency and kills: one process builds a given key at a time (an
 ``fcntl`` lock on ``<runs root>/.locks/<stage>/<key>.lock``, which the OS
@@ -39,9 +39,7 @@ next written beside it, so debris does not pile up with each kill.
 """
 from __future__ import annotations
 
-import ast
 import contextlib
-import functools
 import hashlib
 import json
 import os
@@ -60,24 +58,12 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 import torch
 
 from ..core.data import REPO_ROOT
+from ..core.environment import environment
+from .identity import PACKAGE_ROOT, canonical, code_identity, module_hash, module_path, stage_key  # noqa: F401
 
 PAYLOAD = "payload.pt"
 MANIFEST = "manifest.json"
 STALE_SECONDS = 24 * 3600  # a temporary folder this old is debris whoever made it
-
-# The errlib modules whose code makes each stage's payload (see the module docstring).
-_TRAINED = ("data", "models", "train", "parallel", "seeds", "pipeline", "precision")
-_WALLACE = _TRAINED + ("wallace",)
-STAGE_CODE: Dict[str, Tuple[str, ...]] = {
-    "source": _TRAINED, "student": _TRAINED,
-    "teacher": _WALLACE, "teacher_curve": _WALLACE, "wrong_student": _WALLACE, "cross_student": _WALLACE,
-    "labels": _WALLACE + ("errsets",),
-    "errset": _TRAINED + ("attacks", "errsets", "controls"),
-    "judge": _TRAINED + ("attacks", "controls", "leakage"),
-    "reading": _TRAINED + ("leakage",),
-    "subset": ("seeds", "errsets", "leakage"),
-}
-
 
 def runs_root(root: Optional[os.PathLike] = None) -> Path:
     """``root`` if given, else ``$ERRLIB_RUNS``, else ``<repo>/data/runs``."""
@@ -87,68 +73,7 @@ def runs_root(root: Optional[os.PathLike] = None) -> Path:
     return Path(env) if env else REPO_ROOT / "data" / "runs"
 
 
-def _canonical(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _canonical(v) for k, v in sorted(obj.items())}
-    if isinstance(obj, (list, tuple)):
-        return [_canonical(v) for v in obj]
-    if isinstance(obj, (int, float)) and not isinstance(obj, bool):
-        return float(obj)  # eps=3 and eps=3.0 are the same setting
-    if isinstance(obj, str) or isinstance(obj, bool) or obj is None:
-        return obj
-    raise TypeError(f"stage settings must be JSON-like (str, int, float, bool, None, list, dict); got {type(obj).__name__}")
-
-
-def _strip_docstrings(tree: ast.AST) -> ast.AST:
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
-                and body and isinstance(body[0], ast.Expr)
-                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
-            node.body = body[1:] or [ast.Pass()]
-    return tree
-
-
-@functools.lru_cache(maxsize=None)
-def _source_hash(path: str, mtime_ns: int, size: int) -> str:
-    tree = _strip_docstrings(ast.parse(Path(path).read_text(encoding="utf-8")))
-    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
-
-
-PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # errlib/
-
-
-def module_path(name: str) -> Path:
-    """``errlib/<sub-package>/<name>.py``: module stems are unique across the sub-packages."""
-    found = sorted(PACKAGE_ROOT.glob(f"*/{name}.py"))
-    if len(found) != 1:
-        raise LookupError(f"errlib module {name!r}: expected one file, found {[str(p) for p in found]}")
-    return found[0]
-
-
-def module_hash(name: str) -> str:
-    """SHA-256 of ``errlib/<sub-package>/<name>.py``'s syntax tree without docstrings (comments never
-    reach it)."""
-    path = module_path(name)
-    st = path.stat()
-    return _source_hash(str(path), st.st_mtime_ns, st.st_size)
-
-
-def stage_code(stage: str) -> str:
-    """16 hex digits identifying the code behind ``stage`` (every errlib module if unregistered)."""
-    names = STAGE_CODE.get(stage) or sorted(p.stem for p in PACKAGE_ROOT.glob("*/*.py") if p.stem != "__init__")
-    blob = "".join(f"{n}:{module_hash(n)};" for n in sorted(names))
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def stage_key(stage: str, settings: Dict[str, Any], upstream: Sequence[str] = (),
-              code: Optional[str] = None) -> str:
-    """16 hex digits of SHA-256 over the stage name, its settings, its upstream keys and its code
-    identity (``code``, default :func:`stage_code`)."""
-    blob = json.dumps({"stage": stage, "settings": _canonical(settings), "upstream": list(upstream),
-                       "code": stage_code(stage) if code is None else code},
-                      sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+_canonical = canonical  # errlib.run.sweep hashes its parameters the same way
 
 
 def _sha256(path: Path) -> str:
@@ -325,9 +250,10 @@ def run_stage(stage: str, settings: Dict[str, Any],
     ``build()`` returns ``(payload, metrics)``: a dict of tensors (what gets
     saved) and a JSON-able dict of metrics for the manifest. ``force=True``
     rebuilds even when a valid copy exists (the old copy is replaced).
-    ``code`` overrides the stage's code identity (default :func:`stage_code`).
+    ``code`` overrides the stage's code identity (default :func:`errlib.stages.identity.code_identity`);
+    a ``precision`` setting is recorded in the manifest's ``environment`` (fp32 when absent).
     """
-    code = stage_code(stage) if code is None else code
+    code = code_identity() if code is None else code
     key = stage_key(stage, settings, upstream, code)
     path = runs_root(root) / stage / key
     found = None if force else _load(stage, key, path, repair=False, verbose=verbose)
@@ -342,6 +268,7 @@ def run_stage(stage: str, settings: Dict[str, Any],
         seconds = time.perf_counter() - t0
         manifest = {"stage": stage, "key": key, "settings": settings, "upstream": list(upstream),
                     "code": code, "metrics": metrics, "seconds": seconds, "versions": library_versions(),
+                    "environment": environment(settings.get("precision")),
                     "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": sys.argv[:1]}
         manifest = write_stage(path, payload, manifest, replace=force)
     if verbose:

@@ -37,6 +37,7 @@ from .cache import StageResult, run_stage
 from .config import Config
 from .controls import robust_accuracy
 from .errsets import ErrorSet
+from .kinds import count, fraction, number, value
 from .pipeline import Stage, attacked_images, get_errset, get_student, load_splits, source_recipe, train_stage
 from ..core.seeds import derive, generator
 from ..core.train import TrainRecipe, predict
@@ -214,7 +215,8 @@ def get_filtered_student(cfg: Config, rule: str, kind: str = "filtered", *, errs
 # --- the headline over seeds --------------------------------------------------------------
 
 def headline_row(cfg: Config, judge: Optional[Tuple[nn.Module, StageResult]] = None) -> Dict[str, Any]:
-    """Every headline number of Part I for one seed (``cfg.seed``), built or loaded through the cache.
+    """Every headline number of Part I for one seed (``cfg.seed``), built or loaded through the cache,
+    each made with its kind (:mod:`errlib.stages.kinds`: fractions, the ``seed`` a number, the rows a count).
 
     Keys: ``seed``, ``source_clean_test_acc``, ``judge_*`` (the judge's own
     accuracies), and per set name ``D_rand`` / ``D_det``: ``<set>_attack_success``,
@@ -227,21 +229,21 @@ def headline_row(cfg: Config, judge: Optional[Tuple[nn.Module, StageResult]] = N
 
     judge = judge if judge is not None else get_judge(cfg)
     source = get_source(cfg)
-    row: Dict[str, Any] = {"seed": cfg.seed, "source_clean_test_acc": source[1].metrics["test_acc"],
-                           "judge_clean_acc": judge[1].metrics["test_acc"]}
+    row: Dict[str, Any] = {"seed": number(cfg.seed), "source_clean_test_acc": fraction(source[1].metrics["test_acc"]),
+                           "judge_clean_acc": fraction(judge[1].metrics["test_acc"])}
     for rule in ("all", "shift"):
         name = RULE_NAMES[rule]
         errset = get_errset(cfg, rule, source=source)
         reading = get_reading(cfg, rule, errset=errset, judge=judge)[1].metrics
         student = get_student(cfg, rule, errset=errset)[1].metrics
-        row.update({f"{name}_attack_success": errset[1].metrics["success_rate"],
-                    f"{name}_student_clean_test_acc": student["test_acc"],
-                    f"{name}_student_predicts_y_plus_1": student["test_acc_shifted"]})
-        row.update({f"{name}_judge_{k}": reading[k] for k in ("reads_target", "reads_original", "reads_other")})
+        row.update({f"{name}_attack_success": fraction(errset[1].metrics["success_rate"]),
+                    f"{name}_student_clean_test_acc": fraction(student["test_acc"]),
+                    f"{name}_student_predicts_y_plus_1": fraction(student["test_acc_shifted"])})
+        row.update({f"{name}_judge_{k}": fraction(reading[k]) for k in ("reads_target", "reads_original", "reads_other")})
         controlled = controlled_students(cfg, rule, errset=errset, judge=judge)
         for kind, label in (("filtered", "filtered"), ("random", "random_subset")):
-            row[f"{name}_{label}_student_clean_test_acc"] = controlled[kind]["test_acc"]
-        row[f"{name}_filtered_rows"] = controlled["filtered"]["n_train"]  # the random subset is as large
+            row[f"{name}_{label}_student_clean_test_acc"] = fraction(controlled[kind]["test_acc"])
+        row[f"{name}_filtered_rows"] = count(controlled["filtered"]["n_train"])  # the random subset is as large
     return row
 
 
@@ -265,10 +267,14 @@ def build_controlled_students(cfg: Config) -> None:
 
 
 def mean_sd(rows, key: str) -> Tuple[float, float]:
-    """Mean and sample standard deviation (n - 1) of ``row[key]`` over ``rows`` (sd 0 for one row)."""
+    """Mean and sample standard deviation (n - 1) of ``row[key]`` over ``rows`` (sd 0 for one row),
+    of the kind the rows' values were made with (plain numbers for plain values)."""
     vals = torch.tensor([float(r[key]) for r in rows], dtype=torch.float64)
     sd = vals.std().item() if len(vals) > 1 else 0.0
-    return vals.mean().item(), sd
+    kind = getattr(rows[0][key], "kind", None)
+    if kind is None:
+        return vals.mean().item(), sd
+    return value(vals.mean().item(), kind), value(sd, kind)
 
 
 EVIDENCE = D.REPO_ROOT / "docs" / "evidence" / "leakage_sweep.jsonl"

@@ -156,6 +156,10 @@ def run_course(profile: str = "default", only: Optional[Sequence[str]] = None,
     doc["course_seconds"] = round(wall, 1)
     doc["cpu_utilisation"] = round(cpu.seconds() / (wall * (os.cpu_count() or 1)), 3)
     doc["seconds_all_notebooks"] = round(sum(v.get("seconds") or 0 for v in doc["notebooks"].values()), 1)
+    envs = {json.dumps(v["environment"], sort_keys=True) for v in doc["notebooks"].values() if v.get("environment")}
+    distinct = [json.loads(e) for e in sorted(envs)]  # what the numbers depend on (errlib.core.environment)
+    doc["environment"] = distinct[0] if len(distinct) == 1 else distinct
+    doc["precision"] = ",".join(sorted({e["precision"] for e in distinct}))
     _write(out, doc)
     failed = [k for k, v in doc["notebooks"].items() if v.get("status") != "ok"]
     print(f"course {wall:.1f} s wall clock, CPU {100 * doc['cpu_utilisation']:.0f}% busy; "
@@ -219,7 +223,7 @@ def _ended(doc: Dict[str, Any], out: Path, task: Task, result: Dict[str, Any]) -
             results = result.get("results", {})
             entry.update(executed=str(out / label), peak_memory_mb=results.get("peak_memory_mb"),
                          values=results.get("values", {}), kinds=results.get("kinds", {}),
-                         settings=results.get("settings", {}))
+                         settings=results.get("settings", {}), environment=results.get("environment"))
         print(f"{label:<40} done {result['seconds']:6.1f} s", flush=True)
     _write(out, doc)
 

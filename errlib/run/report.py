@@ -75,7 +75,7 @@ def save_results(notebook: str, cfg, values: Dict[str, Any], *, settings: Option
     out.mkdir(parents=True, exist_ok=True)
     doc = {"notebook": notebook, "profile": cfg.profile, "settings": settings or cfg.to_dict(),
            "values": values, "kinds": {k: v["kind"] for k, v in values.items()},
-           "environment": environment(getattr(cfg, "precision", "fp32")),
+           "environment": environment(getattr(cfg, "resolved_precision", getattr(cfg, "precision", "fp32"))),
            "peak_memory_mb": round(peak_memory_mb(), 1), "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     path = out / f"{notebook}.json"
     tmp = path.with_suffix(".json.tmp")

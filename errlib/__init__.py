@@ -24,8 +24,8 @@ __version__ = "0.1.0"
 
 LAYOUT = {
     "core": ("data", "models", "train", "attacks", "seeds", "progress", "parallel"),
-    "stages": ("cache", "config", "errsets", "pipeline", "leakage", "wallace", "controls", "toy",
-               "reference"),
+    "stages": ("cache", "config", "params", "errsets", "pipeline", "leakage", "constrained_sets", "wallace",
+               "controls", "toy", "reference"),
     "teach": ("plotting", "toy_plots", "exercises", "solutions"),
     "run": ("course", "runner", "scheduler", "ahead", "sweep", "report", "site"),
 }

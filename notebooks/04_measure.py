@@ -97,6 +97,7 @@ import torch
 
 import errlib
 from errlib import config, data, leakage, pipeline, plotting, reference, report
+from errlib.stages import constrained_sets
 from IPython.display import Markdown, display
 from errlib.stages.pipeline import RULE_NAMES
 
@@ -118,10 +119,11 @@ student_model: Optional[str] = None  # architecture of the models trained on err
 student_epochs: Optional[int] = None  # training epochs of those students
 keep: Optional[str] = None  # all | successful: which attacked images students train on
 n_seeds: Optional[int] = None  # seeds seed, seed+1, ... over which each headline student is reported
+n_constrained: Optional[int] = None  # first images of each error set re-attacked under the judge's constraint (0: none)
 
 # %%
 # Derived settings: every value the parameters left as None comes from the profile.
-cfg = config.from_notebook(globals(), extra=["n_seeds"])
+cfg = config.from_notebook(globals(), extra=["n_seeds", "n_constrained"])
 seeds = list(range(cfg.seed, cfg.seed + cfg.n_seeds))
 print(config.describe(cfg))
 
@@ -192,14 +194,16 @@ for name, a in acc.items():
 
 # %% [markdown]
 # ## Over seeds: how much of the result is the draw?
-# `leakage.headline_row(cfg)` builds (or loads) everything for one seed: the source model,
-# D_rand and D_det, their students, the judge's reading and the leakage-controlled students
-# below. Seed `seed` is the run above, already cached; the others are computed now (or
-# loaded: `make course` starts them early, beside notebooks 02 and 03).
+# `constrained_sets.seed_row(cfg)` builds (or loads) everything for one seed: the source model,
+# D_rand and D_det, their students, the judge's reading, the leakage-controlled students and
+# the judge-constrained sets below. Seed `seed` is the run above, already cached; the others
+# are computed now (or loaded: `make course` starts them early, beside notebooks 02 and 03).
 
 # %%
 judge = leakage.get_judge(cfg)
-rows = [leakage.headline_row(cfg.replace(seed=s), judge=judge) for s in seeds]
+constrained = cfg.n_constrained > 0  # 0: no constrained sets (the eps sweep's runs of this notebook)
+grader = constrained_sets.get_grader(cfg) if constrained else None  # the second judge (section below)
+rows = [constrained_sets.seed_row(cfg.replace(seed=s), judge=judge, grader=grader) for s in seeds]
 cols = {"source": "source_clean_test_acc", "D_rand": "D_rand_student_clean_test_acc",
         "D_det": "D_det_student_clean_test_acc", "D_det says y+1": "D_det_student_predicts_y_plus_1"}
 print(f"{'seed':>5} " + " ".join(f"{c:>15}" for c in cols))
@@ -208,6 +212,17 @@ for r in rows:
 stats = {c: leakage.mean_sd(rows, k) for c, k in cols.items()}
 print(f"{'mean':>5} " + " ".join(f"{100 * m:>14.1f}%" for m, _ in stats.values()))
 print(f"{'sd':>5} " + " ".join(f"{100 * sd:>14.1f} " for _, sd in stats.values()))
+
+# %% [markdown]
+# **Predict first.** The next cells reveal the students trained without the rows a robust
+# judge reads as their target, and then students trained on error sets whose perturbation
+# that judge cannot see at all. Before running them, write down the clean test accuracy you
+# expect of each (chance is 10% on ten classes). Leaving them `None` is fine.
+
+# %%
+my_guess_filtered_D_det = None  # your guess: D_det student on the rows the judge reads as y only (mean over seeds), 0-100
+my_guess_constrained_D_rand = None  # your guess: student on the judge-constrained D_rand (mean over seeds), 0-100
+my_guess_constrained_D_det = None  # your guess: student on the judge-constrained D_det (mean over seeds), 0-100
 
 # %% [markdown]
 # ## Leakage-controlled students
@@ -253,6 +268,144 @@ display(Markdown(
     "the judge reads as the target add."))
 
 # %% [markdown]
+# ## Leakage removed in the attack: judge-constrained error sets
+# The filter above *selects* rows: in D_det it keeps those whose original class stayed most
+# visible, which teach "robust features of $y$ → label $y+1$" most strongly, so a filtered
+# student is pushed toward $y+1$ by the filter itself (`reference.md` §10). Here nothing is
+# selected. The first `n_constrained` images of each set are attacked again, toward the same
+# targets with the same `eps` and steps, while a penalty keeps the judge's output where it
+# was on the clean image: the perturbation is, by construction, invisible to that robust
+# reader. D_other (targets never the true class) is built too, for the first seed, so that
+# D_rand's correctly labelled tenth cannot carry the D_rand answer.
+#
+# The constraining judge reads $y$ by construction, so it cannot grade these sets: a
+# **second judge**, trained with its own seed at another radius (`grader_eps`), reads them.
+# Each constrained student is set beside a plain student on the *same rows* (the same
+# images, unconstrained), not beside the 20,000-row headline student.
+#
+# Two questions, kept apart:
+# - **Constrained D_rand**: do perturbations a robust reader cannot see carry features that
+#   generalise at all? Its labels are random, so robust features cannot help it; above
+#   chance means yes.
+# - **Constrained D_det**: do those features beat robust features pointing the wrong way?
+#   Every image still looks like $y$ and is labelled $y+1$; above chance on $y$ means yes,
+#   a high $y+1$ share means the visible shape won.
+
+# %%
+if constrained:
+    first = constrained_sets.constrained_row(cfg, judge=judge, grader=grader, other=True)  # seed `seed`, with D_other
+    graded = constrained_sets.grader_row(cfg, grader=grader)  # the grader's filter, seed `seed`
+    n_c = first["constrained_rows"]
+    c_names = ["D_rand", "D_det", "D_other"]
+    avg = lambda name, key: (leakage.mean_sd(rows, f"{name}_{key}")[0] if name != "D_other" else first[f"{name}_{key}"])
+    print(f"{n_c} images per set; D_rand / D_det: mean over seeds {seeds}; D_other: seed {cfg.seed} only")
+    print(f"{'set':<8} {'':<12} {'fools source':>12} {'judge reads y':>14} {'grader reads t':>15} "
+          f"{'grader reads y':>15} {'mean norm':>10}")
+    for name in c_names:
+        for label, pre in (("plain", "same_rows"), ("constrained", "constrained")):
+            judge_y = f"{100 * avg(name, 'constrained_judge_reads_original'):>13.1f}%" if pre == "constrained" else f"{'':>14}"
+            print(f"{name:<8} {label:<12} {100 * avg(name, pre + '_attack_success'):>11.1f}% {judge_y} "
+                  f"{100 * avg(name, pre + '_grader_reads_target'):>14.1f}% "
+                  f"{100 * avg(name, pre + '_grader_reads_original'):>14.1f}% {avg(name, pre + '_mean_delta_norm'):>10.2f}")
+else:
+    print("n_constrained = 0: no constrained sets in this run")
+
+# %%
+if constrained:
+    print(f"clean test accuracy of students on {n_c} rows (seeds {seeds}; D_other seed {cfg.seed} only)")
+    print(f"{'student':<22} " + " ".join(f"{'seed ' + str(s):>8}" for s in seeds) + f" {'mean ± sd':>14} {'says y+1':>9}")
+    for name in c_names:
+        for label, pre in (("plain, same rows", "same_rows"), ("constrained", "constrained")):
+            key = f"{name}_{pre}_student_clean_test_acc"
+            per = [r[key] for r in rows] if name != "D_other" else [first[key]]
+            m, sd = (leakage.mean_sd(rows, key) if name != "D_other" else (first[key], 0.0))
+            print(f"{name + ' ' + label:<22} " + " ".join(f"{100 * v:>7.1f}%" for v in per)
+                  + " " * 9 * (len(seeds) - len(per)) + f" {100 * m:>6.1f}% ± {100 * sd:<4.1f}"
+                  f" {100 * avg(name, pre + '_student_predicts_y_plus_1'):>8.1f}%")
+    print(f"{'chance':<22} {100 * cfg.chance:.0f}%")
+
+# %% [markdown]
+# ### Does the verdict depend on the judge?
+# The two judges side by side: each one's clean and robust accuracy, how much of each plain
+# set it reads as the target, and the filtered students it gives (the grader's for seed
+# `seed` only, to keep the course within its time).
+
+# %%
+if constrained:
+    jm, gm = judge[1].metrics, grader[1].metrics
+    r0 = rows[0]
+    print(f"{'':<34} {'judge (constrains)':>19} {'grader':>10}")
+    print(f"{'training radius (L2)':<34} {cfg.judge_eps:>19g} {cfg.grader_eps:>10g}")
+    print(f"{'clean test accuracy':<34} {100 * jm['test_acc']:>18.1f}% {100 * gm['test_acc']:>9.1f}%")
+    for e in jm["robust_acc"]:
+        print(f"{'robust accuracy at L2 ' + e:<34} {100 * jm['robust_acc'][e]:>18.1f}% {100 * gm['robust_acc'][e]:>9.1f}%")
+    for name in ("D_rand", "D_det"):
+        print(f"{name + ' reads t (seed ' + str(cfg.seed) + ')':<34} {100 * r0[name + '_judge_reads_target']:>18.1f}% "
+              f"{100 * graded[name + '_grader_reads_target']:>9.1f}%")
+        for label, jk, gk in (("filtered", "filtered_student", "grader_filtered_student"),
+                              ("random subset", "random_subset_student", "grader_random_subset_student")):
+            print(f"{name + ' ' + label + ' student':<34} {100 * r0[f'{name}_{jk}_clean_test_acc']:>18.1f}% "
+                  f"{100 * graded[f'{name}_{gk}_clean_test_acc']:>9.1f}%")
+
+# %%
+exercises.compare_prediction("filtered D_det student", my_guess_filtered_D_det, f_det)
+if constrained:
+    for name, guess in (("D_rand", my_guess_constrained_D_rand), ("D_det", my_guess_constrained_D_det)):
+        exercises.compare_prediction(f"constrained {name} student", guess,
+                                     leakage.mean_sd(rows, f"{name}_constrained_student_clean_test_acc")[0])
+
+# %%
+if constrained:
+    high = lambda a: a >= 2 * cfg.chance  # "well above chance", the filter verdict's bar above
+    yes = lambda a: "yes" if high(a) else "no"
+    m = {k: leakage.mean_sd(rows, k)[0] for k in rows[0] if isinstance(rows[0][k], float)}
+    ans = {"Q1": {"filter (judge)": m["D_rand_filtered_student_clean_test_acc"],
+                  "filter (grader, one seed)": graded["D_rand_grader_filtered_student_clean_test_acc"],
+                  "constraint": m["D_rand_constrained_student_clean_test_acc"]},
+           "Q2": {"filter (judge)": m["D_det_filtered_student_clean_test_acc"],
+                  "filter (grader, one seed)": graded["D_det_grader_filtered_student_clean_test_acc"],
+                  "constraint": m["D_det_constrained_student_clean_test_acc"]}}
+    same = {"Q1": m["D_rand_same_rows_student_clean_test_acc"], "Q2": m["D_det_same_rows_student_clean_test_acc"]}
+    t_plain, t_con = m["D_det_same_rows_grader_reads_target"], m["D_det_constrained_grader_reads_target"]
+    question = {"Q1": "Do perturbations a robust reader cannot see carry features that generalise at all?",
+                "Q2": "Do they beat robust features pointing the wrong way?"}
+    lines = ["| question | " + " | ".join(ans["Q1"]) + " |", "|---|" + "---|" * len(ans["Q1"])]
+    lines += [f"| {question[q]} | " + " | ".join(f"{yes(a)} ({100 * a:.1f}%)" for a in ans[q].values()) + " |"
+              for q in ("Q1", "Q2")]
+    said = []
+    for q, set_name in (("Q1", "D_rand"), ("Q2", "D_det")):
+        votes = {k: high(a) for k, a in ans[q].items()}
+        head = f"**{set_name}.** "
+        if not high(same[q]):
+            said.append(head + f"the plain student on the same {n_c} rows scores {100 * same[q]:.1f}%, under twice "
+                        "chance itself: at this size the constrained set cannot answer the question either way.")
+        elif len(set(votes.values())) == 1:
+            said.append(head + f"the filter, under both judges, and the constraint agree: **{yes(ans[q]['constraint'])}**.")
+        else:
+            said.append(head + "the controls **disagree**: " + ", ".join(f"{k} says {yes(ans[q][k])}" for k in ans[q])
+                        + ". The filter keeps only rows it selected (in D_det those whose shape still reads as y, "
+                        "which pull toward y+1), while the constraint keeps every row but only the part of each "
+                        "perturbation this judge cannot see; the constrained answer is the one free of selection, "
+                        "the filter's the one free of the constraint's own blind spots.")
+    y1 = m["D_det_constrained_student_predicts_y_plus_1"]
+    grader_ok = t_con <= t_plain / 3
+    display(Markdown(
+        "\n".join(lines) + "\n\n" + "\n\n".join(said) + "\n\n"
+        f"Means over {len(rows)} seeds (the grader's filter: seed {cfg.seed}); 'yes' is at least twice chance "
+        f"({100 * 2 * cfg.chance:.0f}%). The constrained D_det student says y+1 on {100 * y1:.1f}% of test images "
+        f"(the plain one on the same rows {100 * m['D_det_same_rows_student_predicts_y_plus_1']:.1f}%). "
+        f"The constraint fools the source on {100 * m['D_det_constrained_attack_success']:.1f}% of D_det rows "
+        f"(plain {100 * m['D_det_same_rows_attack_success']:.1f}%), and the grader, which never constrained it, "
+        f"reads the target on {100 * t_con:.1f}% of its error rows against {100 * t_plain:.1f}% on the same plain rows: "
+        + ("at most a third, so the second judge confirms that the constraint removed the leakage it can see."
+           if grader_ok else "more than a third of the plain share, so the second judge still sees part of the "
+           "target in the constrained rows: the constraint holds for the judge that set it, not for every "
+           "robust reader.")
+        + (" The filter's verdict on D_det is the same under both judges."
+           if high(ans["Q2"]["filter (judge)"]) == high(ans["Q2"]["filter (grader, one seed)"])
+           else " The filter's verdict on D_det **changes with the judge**: it is not settled by one judge.")))
+
+# %% [markdown]
 # ## Check and record
 
 # %%
@@ -278,11 +431,30 @@ for name in ("D_rand", "D_det"):  # the issue's headline keys: the mean over see
     for k in ("judge_reads_target", "judge_reads_original", "filtered_student_clean_test_acc",
               "random_subset_student_clean_test_acc", "filtered_rows"):
         values[f"{name}_{k}"] = values[f"{name}_{k}_mean"]
+if constrained:  # judge-constrained sets (means over seeds; D_other and the grader's filter: seed `seed`)
+    for k in ("D_det_constrained_attack_success", "D_det_constrained_grader_reads_target",
+              "D_det_constrained_grader_reads_original", "D_rand_constrained_attack_success",
+              "D_det_same_rows_grader_reads_target"):
+        values[k] = values[f"{k}_mean"]
+    for k in ("D_rand", "D_det"):
+        for pre in ("constrained", "same_rows"):
+            m_, sd_ = leakage.mean_sd(rows, f"{k}_{pre}_mean_delta_norm")
+            values[f"{k}_{pre}_mean_delta_norm_mean"] = {"value": m_, "kind": "norm"}
+    values.update({k: v for k, v in first.items() if k.startswith("D_other")})
+    values.update({k: v for k, v in graded.items() if k != "grader_robust_acc"})
+    values["grader_robust_acc"] = graded["grader_robust_acc"][f"{cfg.judge_eval_eps[0]:g}"]
+    values["constrained_rows"] = {"value": first["constrained_rows"], "kind": "count"}
+    values["judges"] = {"value": 2, "kind": "count"}  # the filter is graded by the judge and by the grader
+else:
+    values["judges"] = {"value": 1, "kind": "count"}
 values["seeds"] = seeds
 values["per_seed"] = rows
 values.update({f"{name}_attack_success": es.success_rate for name, (es, _) in errsets.items()})
 kinds = {k: ("count" if "_rows" in k else "fraction") for k in values if k.endswith(("_mean", "_sd", "_rows"))}
-kinds.update({k: "fraction" for k in values if "judge_reads" in k or "y_plus_1" in k or "_acc" in k})
+kinds.update({k: "fraction" for k in values if "_reads_" in k or "y_plus_1" in k or "_acc" in k
+              or "attack_success" in k})
+kinds.update({k: "count" for k in values if k.endswith(("_rows", "_rows_mean", "_rows_sd"))})
+kinds.update({k: "norm" for k in values if "delta_norm" in k})
 kinds.update(judge_robust_eps="norm", seeds="count", per_seed="number")
 report.save_results("04_measure", cfg, values, kinds=kinds)
 

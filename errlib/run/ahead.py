@@ -11,8 +11,12 @@ for the notebooks of a run:
 * ``04 seed 0 leakage``: the first seed's leakage-controlled students
   (:func:`errlib.stages.leakage.build_controlled_students`), once 02 has built the
   error sets, beside 03;
-* ``04 seed s``: each further seed's whole headline row
-  (:func:`errlib.stages.leakage.headline_row`), once the judge exists;
+* ``grader``: the second judge (:func:`errlib.stages.constrained_sets.get_grader`), at once;
+* ``04 seed 0 constrained``: the first seed's judge-constrained sets, their students
+  and the grader's filtered students (:func:`errlib.stages.constrained_sets.build_first_seed`),
+  once 02, the judge and the grader are done (none when ``n_constrained`` is 0);
+* ``04 seed s``: each further seed's whole headline row with its constrained sets
+  (:func:`errlib.stages.constrained_sets.seed_row`), once the judge and the grader exist;
 * ``07 eps=e``: each point of 07's eps sweep (:func:`errlib.stages.controls.eps_sweep_plan`),
   a run of notebook 04 stored where 07's sweep finds it up to date
   (:func:`errlib.run.sweep.run_point`), once 01 and the judge are done.
@@ -39,7 +43,7 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 # Which ready work starts first, lowest first. The chain 01 -> 02 -> 03 -> 04 -> 07 sets the course's
 # length, so it and the jobs it waits for lead; 05 and 06 fill the cores that are left.
-RANK = {"01": 0, "judge": 1, "02": 2, "03": 3, "04 leakage": 4, "04": 5, "07": 6,
+RANK = {"01": 0, "judge": 1, "grader": 1, "02": 2, "03": 3, "04 leakage": 4, "04 constrained": 5, "04": 5, "07": 6,
         "04 seed": 10, "07 eps": 20, "05": 30, "06": 40}
 
 
@@ -74,15 +78,23 @@ def plan(profile: str, shares: Dict[str, Dict[str, Any]], out: Path) -> List[Ahe
     cfg = _config(profile, shares[first])
     jobs.append(AheadJob("judge", RANK["judge"], (), None, functools.partial(call, "errlib.stages.leakage:get_judge",
                                                                              cfg.to_dict(), "judge")))
+    if "04" in shares and _config(profile, shares["04"]).n_constrained:
+        jobs.append(AheadJob("grader", RANK["grader"], (), None, functools.partial(
+            call, "errlib.stages.constrained_sets:get_grader", _config(profile, shares["04"]).to_dict(), "grader")))
     if "04" in shares:
         cfg = _config(profile, shares["04"])
         name = f"04 seed {cfg.seed} leakage"
         jobs.append(AheadJob(name, RANK["04 leakage"], ("02", "judge"), "04", functools.partial(
             call, "errlib.stages.leakage:build_controlled_students", cfg.to_dict(), name)))
+        graded = ("grader",) if cfg.n_constrained else ()
+        if cfg.n_constrained:
+            name = f"04 seed {cfg.seed} constrained"
+            jobs.append(AheadJob(name, RANK["04 constrained"], ("02", "judge", "grader"), "04", functools.partial(
+                call, "errlib.stages.constrained_sets:build_first_seed", cfg.to_dict(), name)))
         for s in range(cfg.seed + 1, cfg.seed + cfg.n_seeds):
             name = f"04 seed {s}"
-            jobs.append(AheadJob(name, RANK["04 seed"] + s - cfg.seed, ("judge",), "04", functools.partial(
-                call, "errlib.stages.leakage:headline_row", cfg.replace(seed=s).to_dict(), name)))
+            jobs.append(AheadJob(name, RANK["04 seed"] + s - cfg.seed, ("judge",) + graded, "04", functools.partial(
+                call, "errlib.stages.constrained_sets:seed_row", cfg.replace(seed=s).to_dict(), name)))
     if "07" in shares:
         cfg = _config(profile, shares["07"])
         grid, fixed = eps_sweep_plan(cfg)

@@ -76,6 +76,7 @@ STAGE_CODE: Dict[str, Tuple[str, ...]] = {
     "judge": _TRAINED + ("attacks", "controls", "leakage"),
     "reading": _TRAINED + ("leakage",),
     "subset": ("seeds", "errsets", "leakage"),
+    "cset": _TRAINED + ("attacks", "errsets", "leakage", "constrained", "constrained_sets"),
 }
 
 

@@ -24,10 +24,12 @@ def _by_name(jobs):
 
 def test_plan_lists_each_notebooks_early_work_and_what_it_waits_for(tmp_path):
     jobs = _by_name(ahead.plan("smoke", {n: {"profile": "smoke"} for n in ("01", "02", "03", "04", "07")}, tmp_path))
-    assert set(jobs) == {"judge", "04 seed 0 leakage", "04 seed 1", "07 eps=4.0", "07 eps=5.0"}  # smoke: 2 seeds
-    assert jobs["judge"].after == () and jobs["judge"].before is None
+    assert set(jobs) == {"judge", "grader", "04 seed 0 leakage", "04 seed 0 constrained", "04 seed 1", "07 eps=4.0",
+                         "07 eps=5.0"}  # smoke: 2 seeds
+    assert jobs["judge"].after == () and jobs["judge"].before is None and jobs["grader"].after == ()
     assert jobs["04 seed 0 leakage"].after == ("02", "judge") and jobs["04 seed 0 leakage"].before == "04"
-    assert jobs["04 seed 1"].after == ("judge",) and jobs["07 eps=4.0"].after == ("01", "judge")
+    assert jobs["04 seed 0 constrained"].after == ("02", "judge", "grader")
+    assert jobs["04 seed 1"].after == ("judge", "grader") and jobs["07 eps=4.0"].after == ("01", "judge")
     assert jobs["07 eps=5.0"].before == "07"
     ranks = [jobs[n].rank for n in ("judge", "04 seed 0 leakage", "04 seed 1", "07 eps=4.0")]
     assert ranks == sorted(ranks), "the chain's jobs lead, then other seeds, then the sweep"
@@ -36,14 +38,17 @@ def test_plan_lists_each_notebooks_early_work_and_what_it_waits_for(tmp_path):
 def test_plan_covers_only_the_notebooks_in_the_run(tmp_path):
     assert ahead.plan("smoke", {"01": {}, "05": {}, "06": {}}, tmp_path) == []
     assert set(_by_name(ahead.plan("smoke", {"04": {"seed": 5, "n_seeds": 3}}, tmp_path))) == {
-        "judge", "04 seed 5 leakage", "04 seed 6", "04 seed 7"}
+        "judge", "grader", "04 seed 5 leakage", "04 seed 5 constrained", "04 seed 6", "04 seed 7"}
+    no_constraint = _by_name(ahead.plan("smoke", {"04": {"n_constrained": 0}}, tmp_path))
+    assert set(no_constraint) == {"judge", "04 seed 0 leakage", "04 seed 1"}  # no grader, no constrained sets
+    assert no_constraint["04 seed 1"].after == ("judge",)
 
 
 def test_a_job_gets_the_settings_its_notebook_resolves(tmp_path):
     shares = {"04": {"profile": "smoke", "eps": 2.0}, "07": {"profile": "smoke", "eps": 2.0}}
     jobs = _by_name(ahead.plan("smoke", shares, tmp_path))
     target, cfg, name = jobs["04 seed 1"].run.args
-    assert target == "errlib.stages.leakage:headline_row" and name == "04 seed 1"
+    assert target == "errlib.stages.constrained_sets:seed_row" and name == "04 seed 1"
     assert cfg == resolve("smoke", eps=2.0).replace(seed=1).to_dict()
     nb, point, fingerprint = jobs["07 eps=4.0"].run.args
     grid, fixed = eps_sweep_plan(resolve("smoke", eps=2.0))

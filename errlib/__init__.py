@@ -4,9 +4,10 @@ Four sub-packages, each importing only from the ones before it (``tests/test_lay
 
 - :mod:`errlib.core`: the ML primitives, knowing nothing of the course: ``data``, ``models``,
   ``train``, ``attacks``, ``seeds``, ``progress``, ``parallel``.
-- :mod:`errlib.stages`: the science as cached stages built from core: ``cache``, ``config``,
-  ``errsets``, ``pipeline`` (Part I and the stage toolkit), ``leakage``, ``wallace`` (Part II),
-  ``controls``, ``toy``, ``reference``.
+- :mod:`errlib.stages`: the science as cached stages built from core: ``cache``, ``config`` (with
+  ``params``, a notebook's parameters cell), ``errsets``, ``pipeline`` (Part I and the stage
+  toolkit), ``leakage``, ``constrained_sets`` (judge-constrained sets and the second judge),
+  ``wallace`` (Part II), ``controls``, ``toy``, ``reference``.
 - :mod:`errlib.teach`: what a learner sees besides numbers: ``plotting``, ``toy_plots``,
   ``exercises`` and their reference ``solutions``.
 - :mod:`errlib.run`: the machinery that executes the course: ``course`` (the command line),

@@ -3,7 +3,7 @@
 Four sub-packages, each importing only from the ones before it (``tests/test_layout.py`` checks):
 
 - :mod:`errlib.core`: the ML primitives, knowing nothing of the course: ``data``, ``models``,
-  ``train``, ``attacks``, ``seeds``, ``progress``, ``parallel``.
+  ``train``, ``attacks``, ``constrained``, ``seeds``, ``progress``, ``parallel``.
 - :mod:`errlib.stages`: the science as cached stages built from core: ``cache``, ``config``,
   ``errsets``, ``pipeline`` (Part I and the stage toolkit), ``leakage``, ``wallace`` (Part II),
   ``controls``, ``toy``, ``reference``.
@@ -23,7 +23,7 @@ import importlib
 __version__ = "0.1.0"
 
 LAYOUT = {
-    "core": ("data", "models", "train", "attacks", "seeds", "progress", "parallel"),
+    "core": ("data", "models", "train", "attacks", "constrained", "seeds", "progress", "parallel"),
     "stages": ("cache", "config", "errsets", "pipeline", "leakage", "wallace", "controls", "toy",
                "reference"),
     "teach": ("plotting", "toy_plots", "exercises", "solutions"),

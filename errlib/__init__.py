@@ -6,7 +6,7 @@ Four sub-packages, each importing only from the ones before it (``tests/test_lay
   ``train``, ``attacks``, ``constrained``, ``seeds``, ``progress``, ``parallel``.
 - :mod:`errlib.stages`: the science as cached stages built from core: ``cache``, ``config``,
   ``errsets``, ``pipeline`` (Part I and the stage toolkit), ``leakage``, ``wallace`` (Part II),
-  ``controls``, ``toy``, ``reference``.
+  ``controls``, ``toy``, ``reference``, ``planted`` (the positive control).
 - :mod:`errlib.teach`: what a learner sees besides numbers: ``plotting``, ``toy_plots``,
   ``exercises`` and their reference ``solutions``.
 - :mod:`errlib.run`: the machinery that executes the course: ``course`` (the command line),
@@ -25,7 +25,7 @@ __version__ = "0.1.0"
 LAYOUT = {
     "core": ("data", "models", "train", "attacks", "constrained", "seeds", "progress", "parallel"),
     "stages": ("cache", "config", "errsets", "pipeline", "leakage", "wallace", "controls", "toy",
-               "reference"),
+               "reference", "planted"),
     "teach": ("plotting", "toy_plots", "exercises", "solutions"),
     "run": ("course", "runner", "scheduler", "ahead", "sweep", "report", "site"),
 }

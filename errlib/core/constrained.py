@@ -95,7 +95,7 @@ def _rows(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return v.view(-1, *[1] * (like.dim() - 1))
 
 
-def _project(stepper: L2Step, x: torch.Tensor, x0: torch.Tensor, box) -> torch.Tensor:
+def project_l2(stepper: L2Step, x: torch.Tensor, x0: torch.Tensor, box) -> torch.Tensor:
     """Back into the eps-ball around ``x0``, then into ``box`` (which only shrinks ``|x - x0|``)."""
     if box is not None and tuple(map(float, box)) == (0.0, 1.0):
         return stepper.project(x, x0)  # errlib's own L2 projection and [0, 1] clamp
@@ -178,7 +178,7 @@ def _chunk(model, judge, x0, t, x_start, stepper, steps, lam, method, keep, box)
             have_first |= new_first
         if i < steps:
             x = stepper.step(x.detach(), ev.direction)
-            x = _project(stepper, x if ev.restore is None else x + ev.restore, x0, box)
+            x = project_l2(stepper, x if ev.restore is None else x + ev.restore, x0, box)
     out = best if keep == "best" else {k: torch.where(_rows(have_first, v), first[k], v)
                                          for k, v in best.items()}
     info = {"fooled": out["pred"] == t, "judge_kept": out["judge_pred"] == c0,
@@ -224,7 +224,7 @@ def constrained_pgd(model: nn.Module, judge: nn.Module, x: torch.Tensor, target:
                 d = _draw(torch.randn, xb.shape, xb, generator)
                 r = _draw(torch.rand, (len(xb),), xb, generator)
                 d = d * _rows(r * eps / stepper.norm_of(d).clamp_min(1e-12), d)
-                x_start = _project(stepper, xb + d, xb, box)
+                x_start = project_l2(stepper, xb + d, xb, box)
             parts = split_map(lambda c: _chunk(model, judge, xb[c], tb[c], x_start[c], stepper, steps,
                                                lam, method, keep, box), len(xb), cpu_workers(device))
             xs.append(torch.cat([p[0] for p in parts]).to(x.device))

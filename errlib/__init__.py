@@ -3,11 +3,11 @@
 Four sub-packages, each importing only from the ones before it (``tests/test_layout.py`` checks):
 
 - :mod:`errlib.core`: the ML primitives, knowing nothing of the course: ``data``, ``models``,
-  ``train``, ``attacks``, ``seeds``, ``progress``, ``parallel``.
+  ``train``, ``attacks``, ``constrained``, ``seeds``, ``progress``, ``parallel``.
 - :mod:`errlib.stages`: the science as cached stages built from core: ``cache``, ``config`` (with
   ``params``, a notebook's parameters cell), ``errsets``, ``pipeline`` (Part I and the stage
   toolkit), ``leakage``, ``constrained_sets`` (judge-constrained sets and the second judge),
-  ``wallace`` (Part II), ``controls``, ``toy``, ``reference``.
+  ``wallace`` (Part II), ``controls``, ``toy``, ``reference``, ``planted`` (the positive control).
 - :mod:`errlib.teach`: what a learner sees besides numbers: ``plotting``, ``toy_plots``,
   ``exercises`` and their reference ``solutions``.
 - :mod:`errlib.run`: the machinery that executes the course: ``course`` (the command line),
@@ -24,9 +24,9 @@ import importlib
 __version__ = "0.1.0"
 
 LAYOUT = {
-    "core": ("data", "models", "train", "attacks", "seeds", "progress", "parallel"),
+    "core": ("data", "models", "train", "attacks", "constrained", "seeds", "progress", "parallel"),
     "stages": ("cache", "config", "params", "errsets", "pipeline", "leakage", "constrained_sets", "wallace",
-               "controls", "toy", "reference"),
+               "controls", "toy", "reference", "planted"),
     "teach": ("plotting", "toy_plots", "exercises", "solutions"),
     "run": ("course", "runner", "scheduler", "ahead", "sweep", "report", "site"),
 }

@@ -7,7 +7,7 @@
     python -m errlib.run.course sweep 04 --grid eps 1 2 3 4 5 -p n_attack 5000 [--jobs 2]
 
 Notebooks run concurrently, by their dependencies (:data:`DEPENDS`: 02 needs
-01's source model, 05 needs 01's MNIST teacher, 06 needs nothing, 07 needs
+01's source model, 05 needs 01's MNIST teacher, 06 and 08 need nothing, 07 needs
 01-04), beside the work :mod:`errlib.run.ahead` starts before the notebook that
 needs it (04's other seeds, 07's eps sweep, the judge; ``--no-ahead`` turns it
 off), in up to ``--jobs`` worker processes (default: up to 3, no more than the
@@ -61,7 +61,7 @@ __all__ = ["run_course", "sweep", "list_notebooks", "DEPENDS", "main"]
 # Which notebooks' stages each notebook builds on (by number). A notebook not listed waits for every
 # earlier one. Only notebooks in the same run wait for each other; the cache covers the rest.
 DEPENDS = {"01": (), "02": ("01",), "03": ("02",), "04": ("03",), "05": ("01",), "06": (),
-           "07": ("01", "02", "03", "04")}
+           "07": ("01", "02", "03", "04"), "08": ()}
 
 
 def default_jobs() -> int:

@@ -31,7 +31,7 @@
 # | untrained source | attack a randomly initialised model instead | near chance: a random net has no features of the data |
 # | correct-label tenth (D_other) | targets never the true class, so no row carries its true label | a few points below D_rand, still far above chance |
 # | leakage filter (robust judge) | D_det students on the rows the judge still reads as $y$, beside a random subset of the same size | filtered student ≥ 2× chance, and within 10 points of its random-subset control |
-| leakage filter, second judge | the same filter with the grader, a judge trained independently (own seed, another radius) | the same verdict on D_rand and D_det as under the first judge |
+| leakage filter, second judge | the same D_det filter with the grader, a judge trained independently (own seed, another radius) | the same verdict as under the first judge |
 | judge-constrained attack | D_rand / D_det re-attacked on the same images and targets while the judge's reading is held where it was on the clean image; every row kept | the source is fooled on ≥ 80% of D_det rows, and the grader reads the target on at most a third as many of them as on the same plain rows |
 | constrained D_rand | a student on every row of the constrained D_rand | ≥ 2× chance: features a robust reader cannot see generalise |
 | constrained D_det | a student on every row of the constrained D_det | ≥ 2× chance, answering $y$ more often than $y+1$: those features beat the robust ones pointing the wrong way |
@@ -244,11 +244,12 @@ if cfg.n_constrained:
     con = constrained_sets.constrained_row(cfg)
     gra = constrained_sets.grader_row(cfg)
     two = lambda a: a >= 2 * cfg.chance
+    graded_sets = [n for n in ("D_rand", "D_det") if f"{n}_grader_filtered_student_clean_test_acc" in gra]
     same_verdict = all(two(head[f"{n}_filtered_student_clean_test_acc"]) == two(gra[f"{n}_grader_filtered_student_clean_test_acc"])
-                       for n in ("D_rand", "D_det"))
+                       for n in graded_sets)
     record("leakage filter, second judge", "same verdict as under the first judge",
            ", ".join(f"{n} filtered {100 * head[f'{n}_filtered_student_clean_test_acc']:.1f}% (judge) vs "
-                     f"{100 * gra[f'{n}_grader_filtered_student_clean_test_acc']:.1f}% (grader)" for n in ("D_rand", "D_det")),
+                     f"{100 * gra[f'{n}_grader_filtered_student_clean_test_acc']:.1f}% (grader)" for n in graded_sets),
            same_verdict)
     c_succ, t_con, t_plain = (con["D_det_constrained_attack_success"], con["D_det_constrained_grader_reads_target"],
                               con["D_det_same_rows_grader_reads_target"])

@@ -379,29 +379,31 @@ if constrained:
     for q, set_name in (("Q1", "D_rand"), ("Q2", "D_det")):
         votes = {k: high(a) for k, a in ans[q].items()}
         head = f"**{set_name}.** "
-        kept = (ans[q]["constraint"] - cfg.chance) / (same[q] - cfg.chance) if same[q] > cfg.chance else float("nan")
-        if same[q] > cfg.chance:
-            head += (f"The constrained student keeps {100 * kept:.0f}% of the plain same-rows student's margin above "
-                     f"chance ({100 * ans[q]['constraint']:.1f}% against {100 * same[q]:.1f}%). ")
+        head += (f"The constrained student is {100 * (ans[q]['constraint'] - cfg.chance):+.1f} points from chance, "
+                 f"the plain student on the same rows {100 * (same[q] - cfg.chance):+.1f}. ")
         if not high(same[q]):
             said.append(head + f"The plain student on the same {n_c} rows is itself under twice chance, so at this "
                         "size the constrained set's 'no' cannot separate a missing effect from too few rows; "
                         "the filter, on most of the 20,000 rows, is the stronger test here.")
         elif len(set(votes.values())) == 1:
-            said.append(head + f"the filter, under both judges, and the constraint agree: **{yes(ans[q]['constraint'])}**.")
+            said.append(head + f"The filter, under each judge run, and the constraint agree: **{yes(ans[q]['constraint'])}**.")
         else:
-            said.append(head + "the controls **disagree**: " + ", ".join(f"{k} says {yes(ans[q][k])}" for k in ans[q])
+            said.append(head + "The controls **disagree**: " + ", ".join(f"{k} says {yes(ans[q][k])}" for k in ans[q])
                         + ". The filter keeps only rows it selected (in D_det those whose shape still reads as y, "
                         "which pull toward y+1), while the constraint keeps every row but only the part of each "
                         "perturbation this judge cannot see; the constrained answer is the one free of selection, "
                         "the filter's the one free of the constraint's own blind spots.")
     y1 = m["D_det_constrained_student_predicts_y_plus_1"]
+    y1_filtered = sum(leakage.controlled_students(cfg.replace(seed=s), "shift", judge=judge)["filtered"].get(
+        "test_acc_shifted", float("nan")) for s in seeds) / len(seeds)
     grader_ok = t_con <= t_plain / 3
     display(Markdown(
         "\n".join(lines) + "\n\n" + "\n\n".join(said) + "\n\n"
         f"Means over {len(rows)} seeds (the grader's filter: seed {cfg.seed}); 'yes' is at least twice chance "
-        f"({100 * 2 * cfg.chance:.0f}%). The constrained D_det student says y+1 on {100 * y1:.1f}% of test images "
-        f"(the plain one on the same rows {100 * m['D_det_same_rows_student_predicts_y_plus_1']:.1f}%). "
+        f"({100 * 2 * cfg.chance:.0f}%). Share of test images each D_det student labels y+1: constrained "
+        f"{100 * y1:.1f}%, plain on the same rows {100 * m['D_det_same_rows_student_predicts_y_plus_1']:.1f}%, "
+        f"plain on every row {100 * m['D_det_student_predicts_y_plus_1']:.1f}%, judge-filtered {100 * y1_filtered:.1f}%, "
+        f"grader-filtered {100 * graded['D_det_grader_filtered_student_predicts_y_plus_1']:.1f}% (seed {cfg.seed}). "
         f"The constraint fools the source on {100 * m['D_det_constrained_attack_success']:.1f}% of D_det rows "
         f"(plain {100 * m['D_det_same_rows_attack_success']:.1f}%), and the grader, which never constrained it, "
         f"reads the target on {100 * t_con:.1f}% of its error rows against {100 * t_plain:.1f}% on the same plain rows: "

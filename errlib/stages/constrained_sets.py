@@ -188,6 +188,7 @@ def grader_row(cfg: Config, grader=None, rules=GRADED_FILTER) -> Dict[str, Any]:
             continue
         controlled = controlled_students(cfg, rule, judge=grader)
         row[f"{name}_grader_filtered_student_clean_test_acc"] = controlled["filtered"]["test_acc"]
+        row[f"{name}_grader_filtered_student_predicts_y_plus_1"] = controlled["filtered"].get("test_acc_shifted")
         row[f"{name}_grader_random_subset_student_clean_test_acc"] = controlled["random"]["test_acc"]
         row[f"{name}_grader_filtered_rows"] = controlled["filtered"]["n_train"]
     return row

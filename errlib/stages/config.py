@@ -95,7 +95,10 @@ class Config:
     # n_constrained: 5000 = n_control, so the plain students on the same rows are notebook 07's (shared
     # through the cache). Measured on MNIST seed 0 (one thread): a plain D_det student on 2,000 rows scores
     # 6.9%, below chance, so it could not tell whether a constrained one lost anything; on 5,000, 15.4%;
-    # on 10,000, 22.6%. A 5,000-row constrained set costs about 35 CPU-s and its student 12.
+    # on 10,000, 22.6%. CPU-s measured (one thread, 2026-12-03): a 5,000-row constrained set 36-40, its
+    # student 14; the grader 68; its D_det filtered + random-subset students 88. With D_other on the first
+    # seed only, the additions come to about 575 CPU-s (about +290 s on 2 cores); 2000 would be about 330
+    # CPU-s but cannot answer the D_det question (see above).
     n_constrained: int = 5000  # first images of each error set attacked again under the judge (0: none)
     constrain_lam: float = 1.0  # weight of KL(judge(x) || judge(x + delta)) in the constrained attack
     # Wallace's experiments (Part II, notebooks 05-06)

@@ -384,7 +384,7 @@ if constrained:
         if not high(same[q]):
             said.append(head + f"The plain student on the same {n_c} rows is itself under twice chance, so at this "
                         "size the constrained set's 'no' cannot separate a missing effect from too few rows; "
-                        "the filter, on most of the 20,000 rows, is the stronger test here.")
+                        f"the filter, on most of the {cfg.n_attack:,} rows, is the stronger test here.")
         elif len(set(votes.values())) == 1:
             said.append(head + f"The filter, under each judge run, and the constraint agree: **{yes(ans[q]['constraint'])}**.")
         else:

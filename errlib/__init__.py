@@ -3,14 +3,15 @@
 Four sub-packages, each importing only from the ones before it (``tests/test_layout.py`` checks):
 
 - :mod:`errlib.core`: the ML primitives, knowing nothing of the course: ``data``, ``models``,
-  ``train``, ``attacks``, ``seeds``, ``progress``, ``parallel``, ``precision`` (fp32 or bf16
-  autocast), ``environment`` (what numbers depend on besides settings: threads, precision, torch,
-  CPU kernel path or GPU).
+  ``train``, ``attacks``, ``constrained`` (the judge-constrained attack), ``seeds``, ``progress``,
+  ``parallel``, ``precision`` (fp32 or bf16 autocast), ``environment`` (what numbers depend on
+  besides settings: threads, precision, torch, CPU kernel path or GPU).
 - :mod:`errlib.stages`: the science as cached stages built from core: ``cache`` (with its keys'
   ``identity``: settings, upstream keys and the code of core and stages), ``kinds`` (what each
-  published value is: fraction, count, ...), ``config``,
-  ``errsets``, ``pipeline`` (Part I and the stage toolkit), ``leakage``, ``wallace`` (Part II),
-  ``controls``, ``toy``, ``reference``.
+  published value is: fraction, count, ...), ``config`` (with ``params``, a notebook's parameters
+  cell), ``errsets``, ``pipeline`` (Part I and the stage toolkit), ``leakage``,
+  ``constrained_sets`` (judge-constrained sets and the second judge), ``wallace`` (Part II),
+  ``controls``, ``toy``, ``reference``, ``planted`` (the positive control).
 - :mod:`errlib.teach`: what a learner sees besides numbers: ``plotting``, ``toy_plots``,
   ``exercises`` (with their ``checkers``) and their reference ``solutions``.
 - :mod:`errlib.run`: the machinery that executes the course: ``course`` (the command line),
@@ -27,9 +28,10 @@ import importlib
 __version__ = "0.1.0"
 
 LAYOUT = {
-    "core": ("data", "models", "train", "attacks", "seeds", "progress", "parallel", "precision", "environment"),
-    "stages": ("cache", "identity", "kinds", "config", "errsets", "pipeline", "leakage", "wallace", "controls",
-               "toy", "reference"),
+    "core": ("data", "models", "train", "attacks", "constrained", "seeds", "progress", "parallel", "precision",
+             "environment"),
+    "stages": ("cache", "identity", "kinds", "config", "params", "errsets", "pipeline", "leakage",
+               "constrained_sets", "wallace", "controls", "toy", "reference", "planted"),
     "teach": ("plotting", "toy_plots", "exercises", "checkers", "solutions"),
     "run": ("course", "runner", "tasks", "sweep", "report", "site"),
 }

@@ -98,6 +98,7 @@ import torch
 
 import errlib
 from errlib import config, data, leakage, pipeline, plotting, reference, report
+from errlib.stages import constrained_sets
 from IPython.display import Markdown, display
 from errlib.stages.pipeline import RULE_NAMES
 
@@ -120,10 +121,11 @@ student_model: Optional[str] = None  # architecture of the models trained on err
 student_epochs: Optional[int] = None  # training epochs of those students
 keep: Optional[str] = None  # all | successful: which attacked images students train on
 n_seeds: Optional[int] = None  # seeds seed, seed+1, ... over which each headline student is reported
+n_constrained: Optional[int] = None  # first images of each error set re-attacked under the judge's constraint (0: none)
 
 # %%
 # Derived settings: every value the parameters left as None comes from the profile.
-cfg = config.from_notebook(globals(), extra=["n_seeds"])
+cfg = config.from_notebook(globals(), extra=["n_seeds", "n_constrained"])
 seeds = list(range(cfg.seed, cfg.seed + cfg.n_seeds))
 print(config.describe(cfg))
 
@@ -194,14 +196,16 @@ for name, a in acc.items():
 
 # %% [markdown]
 # ## Over seeds: how much of the result is the draw?
-# `leakage.headline_row(cfg)` builds (or loads) everything for one seed: the source model,
-# D_rand and D_det, their students, the judge's reading and the leakage-controlled students
-# below. Seed `seed` is the run above, already cached; the others are computed now (or
-# loaded: `make course` starts them early, beside notebooks 02 and 03).
+# `constrained_sets.seed_row(cfg)` builds (or loads) everything for one seed: the source model,
+# D_rand and D_det, their students, the judge's reading, the leakage-controlled students and
+# the judge-constrained sets below. Seed `seed` is the run above, already cached; the others
+# are computed now (or loaded: `make course` starts them early, beside notebooks 02 and 03).
 
 # %%
 judge = leakage.get_judge(cfg)
-rows = [leakage.headline_row(cfg.replace(seed=s), judge=judge) for s in seeds]
+constrained = cfg.n_constrained > 0  # 0: no constrained sets (the eps sweep's runs of this notebook)
+grader = constrained_sets.get_grader(cfg) if constrained else None  # the second judge (section below)
+rows = [constrained_sets.seed_row(cfg.replace(seed=s), judge=judge, grader=grader) for s in seeds]
 cols = {"source": "source_clean_test_acc", "D_rand": "D_rand_student_clean_test_acc",
         "D_det": "D_det_student_clean_test_acc", "D_det says y+1": "D_det_student_predicts_y_plus_1"}
 print(f"{'seed':>5} " + " ".join(f"{c:>15}" for c in cols))
@@ -210,6 +214,17 @@ for r in rows:
 stats = {c: leakage.mean_sd(rows, k) for c, k in cols.items()}
 print(f"{'mean':>5} " + " ".join(f"{100 * m:>14.1f}%" for m, _ in stats.values()))
 print(f"{'sd':>5} " + " ".join(f"{100 * sd:>14.1f} " for _, sd in stats.values()))
+
+# %% [markdown]
+# **Predict first.** The next cells reveal the students trained without the rows a robust
+# judge reads as their target, and then students trained on error sets whose perturbation
+# that judge cannot see at all. Before running them, write down the clean test accuracy you
+# expect of each (chance is 10% on ten classes). Leaving them `None` is fine.
+
+# %%
+my_guess_filtered_D_det = None  # your guess: D_det student on the rows the judge reads as y only (mean over seeds), 0-100
+my_guess_constrained_D_rand = None  # your guess: student on the judge-constrained D_rand (mean over seeds), 0-100
+my_guess_constrained_D_det = None  # your guess: student on the judge-constrained D_det (mean over seeds), 0-100
 
 # %% [markdown]
 # ## Leakage-controlled students
@@ -255,6 +270,154 @@ display(Markdown(
     "the judge reads as the target add."))
 
 # %% [markdown]
+# ## Leakage removed in the attack: judge-constrained error sets
+# The filter above *selects* rows: in D_det it keeps those whose original class stayed most
+# visible, which teach "robust features of $y$ → label $y+1$" most strongly, so a filtered
+# student is pushed toward $y+1$ by the filter itself (`reference.md` §10). Here nothing is
+# selected. The first `n_constrained` images of each set are attacked again, toward the same
+# targets with the same `eps` and steps, while a penalty keeps the judge's output where it
+# was on the clean image: the perturbation is, by construction, invisible to that robust
+# reader. D_other (targets never the true class) is built too, for the first seed, so that
+# D_rand's correctly labelled tenth cannot carry the D_rand answer.
+#
+# The constraining judge reads $y$ by construction, so it cannot grade these sets: a
+# **second judge**, trained with its own seed at another radius (`grader_eps`), reads them.
+# Each constrained student is set beside a plain student on the *same rows* (the same
+# images, unconstrained), not beside the 20,000-row headline student.
+#
+# Two questions, kept apart:
+# - **Constrained D_rand**: do perturbations a robust reader cannot see carry features that
+#   generalise at all? Its labels are random, so robust features cannot help it; above
+#   chance means yes.
+# - **Constrained D_det**: do those features beat robust features pointing the wrong way?
+#   Every image still looks like $y$ and is labelled $y+1$; above chance on $y$ means yes,
+#   a high $y+1$ share means the visible shape won.
+
+# %%
+if constrained:
+    first = constrained_sets.constrained_row(cfg, judge=judge, grader=grader, other=True)  # seed `seed`, with D_other
+    graded = constrained_sets.grader_row(cfg, grader=grader)  # the grader's filter, seed `seed`
+    n_c = first["constrained_rows"]
+    c_names = ["D_rand", "D_det", "D_other"]
+    avg = lambda name, key: (leakage.mean_sd(rows, f"{name}_{key}")[0] if name != "D_other" else first[f"{name}_{key}"])
+    print(f"{n_c} images per set; D_rand / D_det: mean over seeds {seeds}; D_other: seed {cfg.seed} only")
+    print(f"{'set':<8} {'':<12} {'fools source':>12} {'judge reads y':>14} {'grader reads t':>15} "
+          f"{'grader reads y':>15} {'mean norm':>10}")
+    for name in c_names:
+        for label, pre in (("plain", "same_rows"), ("constrained", "constrained")):
+            judge_y = f"{100 * avg(name, 'constrained_judge_reads_original'):>13.1f}%" if pre == "constrained" else f"{'':>14}"
+            print(f"{name:<8} {label:<12} {100 * avg(name, pre + '_attack_success'):>11.1f}% {judge_y} "
+                  f"{100 * avg(name, pre + '_grader_reads_target'):>14.1f}% "
+                  f"{100 * avg(name, pre + '_grader_reads_original'):>14.1f}% {avg(name, pre + '_mean_delta_norm'):>10.2f}")
+else:
+    print("n_constrained = 0: no constrained sets in this run")
+
+# %%
+if constrained:
+    print(f"clean test accuracy of students on {n_c} rows (seeds {seeds}; D_other seed {cfg.seed} only)")
+    print(f"{'student':<22} " + " ".join(f"{'seed ' + str(s):>8}" for s in seeds) + f" {'mean ± sd':>14} {'says y+1':>9}")
+    for name in c_names:
+        for label, pre in (("plain, same rows", "same_rows"), ("constrained", "constrained")):
+            key = f"{name}_{pre}_student_clean_test_acc"
+            per = [r[key] for r in rows] if name != "D_other" else [first[key]]
+            m, sd = (leakage.mean_sd(rows, key) if name != "D_other" else (first[key], 0.0))
+            print(f"{name + ' ' + label:<22} " + " ".join(f"{100 * v:>7.1f}%" for v in per)
+                  + " " * 9 * (len(seeds) - len(per)) + f" {100 * m:>6.1f}% ± {100 * sd:<4.1f}"
+                  f" {100 * avg(name, pre + '_student_predicts_y_plus_1'):>8.1f}%")
+    print(f"{'chance':<22} {100 * cfg.chance:.0f}%")
+
+# %% [markdown]
+# ### Does the verdict depend on the judge?
+# The two judges side by side: each one's clean and robust accuracy, how much of each plain
+# set it reads as the target, and the filtered students it gives (the grader's for D_det and
+# seed `seed` only: each such student trains on most of the 20,000 rows, and the course has a
+# time budget).
+
+# %%
+if constrained:
+    jm, gm = judge[1].metrics, grader[1].metrics
+    r0 = rows[0]
+    print(f"{'':<34} {'judge (constrains)':>19} {'grader':>10}")
+    print(f"{'training radius (L2)':<34} {cfg.judge_eps:>19g} {cfg.grader_eps:>10g}")
+    print(f"{'clean test accuracy':<34} {100 * jm['test_acc']:>18.1f}% {100 * gm['test_acc']:>9.1f}%")
+    for e in jm["robust_acc"]:
+        print(f"{'robust accuracy at L2 ' + e:<34} {100 * jm['robust_acc'][e]:>18.1f}% {100 * gm['robust_acc'][e]:>9.1f}%")
+    for name in ("D_rand", "D_det"):
+        print(f"{name + ' reads t (seed ' + str(cfg.seed) + ')':<34} {100 * r0[name + '_judge_reads_target']:>18.1f}% "
+              f"{100 * graded[name + '_grader_reads_target']:>9.1f}%")
+        for label, jk, gk in (("filtered", "filtered_student", "grader_filtered_student"),
+                              ("random subset", "random_subset_student", "grader_random_subset_student")):
+            g_acc = graded.get(f"{name}_{gk}_clean_test_acc")
+            print(f"{name + ' ' + label + ' student':<34} {100 * r0[f'{name}_{jk}_clean_test_acc']:>18.1f}% "
+                  + (f"{100 * g_acc:>9.1f}%" if g_acc is not None else f"{'not run':>10}"))
+
+# %%
+exercises.compare_prediction("filtered D_det student", my_guess_filtered_D_det, f_det)
+if constrained:
+    for name, guess in (("D_rand", my_guess_constrained_D_rand), ("D_det", my_guess_constrained_D_det)):
+        exercises.compare_prediction(f"constrained {name} student", guess,
+                                     leakage.mean_sd(rows, f"{name}_constrained_student_clean_test_acc")[0])
+
+# %%
+if constrained:
+    high = lambda a: a >= 2 * cfg.chance  # "well above chance", the filter verdict's bar above
+    yes = lambda a: "yes" if high(a) else "no"
+    m = {k: leakage.mean_sd(rows, k)[0] for k in rows[0] if isinstance(rows[0][k], float)}
+    ans = {q: {"filter (judge)": m[f"{s}_filtered_student_clean_test_acc"],
+               "filter (grader, one seed)": graded.get(f"{s}_grader_filtered_student_clean_test_acc"),
+               "constraint": m[f"{s}_constrained_student_clean_test_acc"]}
+           for q, s in (("Q1", "D_rand"), ("Q2", "D_det"))}
+    ans = {q: {k: a for k, a in v.items() if a is not None} for q, v in ans.items()}  # the grader's: D_det only
+    same = {"Q1": m["D_rand_same_rows_student_clean_test_acc"], "Q2": m["D_det_same_rows_student_clean_test_acc"]}
+    t_plain, t_con = m["D_det_same_rows_grader_reads_target"], m["D_det_constrained_grader_reads_target"]
+    question = {"Q1": "Do perturbations a robust reader cannot see carry features that generalise at all?",
+                "Q2": "Do they beat robust features pointing the wrong way?"}
+    cols = list(ans["Q2"])
+    cell = lambda q, k: f"{yes(ans[q][k])} ({100 * ans[q][k]:.1f}%)" if k in ans[q] else "not run"
+    lines = ["| question | " + " | ".join(cols) + " | plain, same rows |", "|---|" + "---|" * (len(cols) + 1)]
+    lines += [f"| {question[q]} | " + " | ".join(cell(q, k) for k in cols) + f" | {100 * same[q]:.1f}% |"
+              for q in ("Q1", "Q2")]
+    said = []
+    for q, set_name in (("Q1", "D_rand"), ("Q2", "D_det")):
+        votes = {k: high(a) for k, a in ans[q].items()}
+        head = f"**{set_name}.** "
+        head += (f"The constrained student is {100 * (ans[q]['constraint'] - cfg.chance):+.1f} points from chance, "
+                 f"the plain student on the same rows {100 * (same[q] - cfg.chance):+.1f}. ")
+        if not high(same[q]):
+            said.append(head + f"The plain student on the same {n_c} rows is itself under twice chance, so at this "
+                        "size the constrained set's 'no' cannot separate a missing effect from too few rows; "
+                        f"the filter, on most of the {cfg.n_attack:,} rows, is the stronger test here.")
+        elif len(set(votes.values())) == 1:
+            said.append(head + f"The filter, under each judge run, and the constraint agree: **{yes(ans[q]['constraint'])}**.")
+        else:
+            said.append(head + "The controls **disagree**: " + ", ".join(f"{k} says {yes(ans[q][k])}" for k in ans[q])
+                        + ". The filter keeps only rows it selected (in D_det those whose shape still reads as y, "
+                        "which pull toward y+1), while the constraint keeps every row but only the part of each "
+                        "perturbation this judge cannot see; the constrained answer is the one free of selection, "
+                        "the filter's the one free of the constraint's own blind spots.")
+    y1 = m["D_det_constrained_student_predicts_y_plus_1"]
+    y1_filtered = sum(leakage.controlled_students(cfg.replace(seed=s), "shift", judge=judge)["filtered"].get(
+        "test_acc_shifted", float("nan")) for s in seeds) / len(seeds)
+    grader_ok = t_con <= t_plain / 3
+    display(Markdown(
+        "\n".join(lines) + "\n\n" + "\n\n".join(said) + "\n\n"
+        f"Means over {len(rows)} seeds (the grader's filter: seed {cfg.seed}); 'yes' is at least twice chance "
+        f"({100 * 2 * cfg.chance:.0f}%). Share of test images each D_det student labels y+1: constrained "
+        f"{100 * y1:.1f}%, plain on the same rows {100 * m['D_det_same_rows_student_predicts_y_plus_1']:.1f}%, "
+        f"plain on every row {100 * m['D_det_student_predicts_y_plus_1']:.1f}%, judge-filtered {100 * y1_filtered:.1f}%, "
+        f"grader-filtered {100 * graded['D_det_grader_filtered_student_predicts_y_plus_1']:.1f}% (seed {cfg.seed}). "
+        f"The constraint fools the source on {100 * m['D_det_constrained_attack_success']:.1f}% of D_det rows "
+        f"(plain {100 * m['D_det_same_rows_attack_success']:.1f}%), and the grader, which never constrained it, "
+        f"reads the target on {100 * t_con:.1f}% of its error rows against {100 * t_plain:.1f}% on the same plain rows: "
+        + ("at most a third, so the second judge confirms that the constraint removed the leakage it can see."
+           if grader_ok else "more than a third of the plain share, so the second judge still sees part of the "
+           "target in the constrained rows: the constraint holds for the judge that set it, not for every "
+           "robust reader.")
+        + (" The filter's verdict on D_det is the same under both judges."
+           if high(ans["Q2"]["filter (judge)"]) == high(ans["Q2"]["filter (grader, one seed)"])
+           else " The filter's verdict on D_det **changes with the judge**: it is not settled by one judge.")))
+
+# %% [markdown]
 # ## Check and record
 
 # %%
@@ -281,6 +444,16 @@ for name in ("D_rand", "D_det"):  # the issue's headline keys: the mean over see
         values[f"{name}_{k}"] = values[f"{name}_{k}_mean"]
     for k in ("judge_reads_target", "filtered_student_clean_test_acc", "student_clean_test_acc_mean"):
         values[f"{name}_{k}"] = report.headline(values[f"{name}_{k}"])  # on the course's index page
+if constrained:  # judge-constrained sets (means over seeds; D_other and the grader's filter: seed `seed`)
+    for k in ("D_det_constrained_attack_success", "D_det_constrained_grader_reads_target",
+              "D_det_constrained_grader_reads_original", "D_rand_constrained_attack_success",
+              "D_det_same_rows_grader_reads_target"):
+        values[k] = report.headline(values[f"{k}_mean"])
+    values.update({k: v for k, v in first.items() if k.startswith("D_other")})
+    values.update({k: v for k, v in graded.items() if k != "grader_robust_acc"})
+    values["grader_robust_acc"] = report.fraction(graded["grader_robust_acc"]["value"][f"{cfg.judge_eval_eps[0]:g}"])
+    values["constrained_rows"] = first["constrained_rows"]
+values["judges"] = report.count(2 if constrained else 1)  # the filter is graded by the judge (and the grader)
 values["seeds"] = report.number(list(seeds))
 values["per_seed"] = report.table(rows)
 values.update({f"{name}_attack_success": report.fraction(es.success_rate, headline=True)

@@ -143,6 +143,10 @@ my_guess_random_labels = None  # your guess: clean test accuracy after training 
 # | untrained source | attack a randomly initialised model instead | near chance: a random net has no features of the data |
 # | correct-label tenth (D_other) | targets never the true class, so no row carries its true label | a few points below D_rand, still far above chance |
 # | leakage filter (robust judge) | D_det students on the rows the judge still reads as $y$, beside a random subset of the same size | filtered student ≥ 2× chance, and within 10 points of its random-subset control |
+# | leakage filter, second judge | the same D_det filter with the grader, a judge trained independently (own seed, another radius) | the same verdict as under the first judge |
+# | judge-constrained attack | D_rand / D_det re-attacked on the same images and targets while the judge's reading is held where it was on the clean image; every row kept | the source is fooled on ≥ 80% of D_det rows, and the grader reads the target on at most a third as many of them as on the same plain rows |
+# | constrained D_rand | a student on every row of the constrained D_rand | ≥ 2× chance: features a robust reader cannot see generalise |
+# | constrained D_det | a student on every row of the constrained D_det | ≥ 2× chance, answering $y$ more often than $y+1$: those features beat the robust ones pointing the wrong way |
 # | architectures | students of three architectures on the same sets | all above chance; the architecture the attack transfers to best learns D_det best |
 # | eps sweep | five radii, via a papermill sweep of notebook 04 | attack success, mean student accuracy and the judge's reading of $t$ rise with eps |
 # | robustness | untargeted L2 attack on the error-trained students | no more robust than the source |
@@ -227,6 +231,44 @@ record("leakage filter", "filtered D_det ≥ 2× chance, within 10 pts of random
        f"filtered {100 * f_acc:.1f}% vs random subset {100 * r_acc:.1f}% ({head['D_det_filtered_rows']} rows; "
        f"judge reads t on {100 * head['D_det_judge_reads_target']:.0f}%)",
        f_acc >= 2 * cfg.chance and f_acc >= r_acc - 0.10)
+
+# %% [markdown]
+# ## 4b · A second judge, and leakage removed in the attack
+# Notebook 04 builds the grader (a second robust judge, its own seed and radius) and the
+# judge-constrained sets (every row re-attacked while the first judge's reading is held
+# where it was on the clean image); these rows read them for this seed from the cache.
+# **Expected (written before the run):** the grader's filter gives the same verdict as the
+# judge's; the constrained attack still fools the source on ≥ 80% of D_det rows while the
+# grader reads the target on at most a third as many rows as on the plain set; and both
+# constrained students stay at least twice chance, the D_det one answering $y$ more often
+# than $y+1$.
+
+# %%
+from errlib.stages import constrained_sets
+
+if cfg.n_constrained:
+    con = constrained_sets.constrained_row(cfg)
+    gra = constrained_sets.grader_row(cfg)
+    two = lambda a: a >= 2 * cfg.chance
+    graded_sets = [n for n in ("D_rand", "D_det") if f"{n}_grader_filtered_student_clean_test_acc" in gra]
+    same_verdict = all(two(head[f"{n}_filtered_student_clean_test_acc"]) == two(gra[f"{n}_grader_filtered_student_clean_test_acc"])
+                       for n in graded_sets)
+    record("leakage filter, second judge", "same verdict as under the first judge",
+           ", ".join(f"{n} filtered {100 * head[f'{n}_filtered_student_clean_test_acc']:.1f}% (judge) vs "
+                     f"{100 * gra[f'{n}_grader_filtered_student_clean_test_acc']:.1f}% (grader)" for n in graded_sets),
+           same_verdict)
+    c_succ, t_con, t_plain = (con["D_det_constrained_attack_success"], con["D_det_constrained_grader_reads_target"],
+                              con["D_det_same_rows_grader_reads_target"])
+    record("judge-constrained attack", "fools source ≥ 80% of D_det; grader reads t ≤ 1/3 of plain",
+           f"fools {100 * c_succ:.1f}%; grader reads t on {100 * t_con:.1f}% vs {100 * t_plain:.1f}% plain "
+           f"({con['constrained_rows']} rows)", c_succ >= 0.8 and t_con <= t_plain / 3)
+    c_rand, c_det = con["D_rand_constrained_student_clean_test_acc"], con["D_det_constrained_student_clean_test_acc"]
+    record("constrained D_rand", "≥ 2× chance", f"{100 * c_rand:.1f}% (plain, same rows: "
+           f"{100 * con['D_rand_same_rows_student_clean_test_acc']:.1f}%)", two(c_rand))
+    c_y1 = con["D_det_constrained_student_predicts_y_plus_1"]
+    record("constrained D_det", "≥ 2× chance, says y more often than y+1",
+           f"{100 * c_det:.1f}%, says y+1 on {100 * c_y1:.1f}% (plain, same rows: "
+           f"{100 * con['D_det_same_rows_student_clean_test_acc']:.1f}%)", two(c_det) and c_det > c_y1)
 
 # %% [markdown]
 # ## 5 · Students of other architectures, and transfer (the paper's Figure 3)
@@ -339,6 +381,9 @@ report.save_results("07_controls", cfg, {
     "quantised_D_rand_acc": fraction(acc_q),
     **{f"{r['student']}_D_det_acc": fraction(r["D_det"]) for r in arch_rows},
     **{f"{r['student']}_transfer_rate": fraction(r["transfer_rate"]) for r in arch_rows},
+    **({"D_rand_constrained_student_acc": fraction(c_rand), "D_det_constrained_student_acc": fraction(c_det),
+        "D_det_constrained_attack_success": fraction(c_succ),
+        "D_det_constrained_grader_reads_target": fraction(t_con)} if cfg.n_constrained else {}),
     "controls_as_expected": report.count(sum(r["holds"] for r in table), headline=True),
     "controls": report.count(len(table), headline=True)})
 

@@ -98,13 +98,17 @@ def _course(tmp_path, numbers, shares=None, ahead=True):
 
 
 def test_the_course_table_lists_notebooks_and_the_stage_calls_ahead_of_them(tmp_path):
-    table = _course(tmp_path, ["01", "02", "03", "04", "05", "06", "07"])
-    assert list(table) == ["01_nb", "judge", "02_nb", "03_nb", "04 seed 0 leakage", "04_nb", "07_nb",
-                           "04 seed 1", "07 eps=4.0", "07 eps=5.0", "05 seed 1", "05_nb", "06_nb"]  # smoke: 2 seeds
+    table = _course(tmp_path, ["01", "02", "03", "04", "05", "06", "07", "08"])
+    assert list(table) == ["01_nb", "judge", "grader", "02_nb", "03_nb", "04 seed 0 leakage", "04 seed 0 constrained",
+                           "04_nb", "07_nb", "04 seed 1", "07 eps=4.0", "07 eps=5.0", "05 seed 1", "05_nb", "06_nb",
+                           "08_nb"]  # smoke: 2 seeds
+    assert table["grader"].after == () and table["grader"].before == ("04_nb",)
+    assert table["04 seed 0 constrained"].after == ("02_nb", "judge", "grader")
+    assert table["04 seed 1"].after == ("judge", "grader") and table["08_nb"].after == ()
     assert table["02_nb"].after == ("01_nb", "judge") and table["05_nb"].after == ("01_nb",)
     assert table["04 seed 0 leakage"].after == ("02_nb", "judge") and table["04 seed 0 leakage"].before == ("04_nb",)
     assert table["judge"].before == ("02_nb", "04_nb", "07_nb")
-    assert table["04 seed 1"].after == ("judge",) and table["07 eps=4.0"].after == ("01_nb", "judge")
+    assert table["07 eps=4.0"].after == ("01_nb", "judge")
     assert table["05 seed 1"].after == () and table["05 seed 1"].before == ("05_nb",)  # Part II's other seeds
     assert table["07 eps=5.0"].before == ("07_nb",)
     every = set(table) | {"unknown"}
@@ -112,9 +116,11 @@ def test_the_course_table_lists_notebooks_and_the_stage_calls_ahead_of_them(tmp_
 
 
 def test_stage_calls_run_only_ahead_of_the_course_notebooks_in_the_run(tmp_path):
-    assert list(_course(tmp_path, ["01", "05", "06"])) == ["01_nb", "05_nb", "06_nb"]
+    assert list(_course(tmp_path, ["01", "05", "06"])) == ["01_nb", "05 seed 1", "05_nb", "06_nb"]
     assert list(_course(tmp_path, ["04"], {"04": {"seed": 5, "n_seeds": 3}})) == [
-        "judge", "04 seed 5 leakage", "04_nb", "04 seed 6", "04 seed 7"]
+        "judge", "grader", "04 seed 5 leakage", "04 seed 5 constrained", "04_nb", "04 seed 6", "04 seed 7"]
+    assert list(_course(tmp_path, ["04"], {"04": {"n_constrained": 0}})) == [
+        "judge", "04 seed 0 leakage", "04_nb", "04 seed 1"], "no constrained sets: no grader"
     assert list(_course(tmp_path, ["02", "04"], ahead=False)) == ["02_nb", "04_nb"]
     assert list(_course(tmp_path, ["04"], shares={})) == ["04_nb"], "not a course notebook: no calls"
 
@@ -123,7 +129,7 @@ def test_a_stage_call_gets_the_settings_its_notebook_resolves(tmp_path):
     shares = {"04": {"profile": "smoke", "eps": 2.0}, "07": {"profile": "smoke", "eps": 2.0}}
     table = _course(tmp_path, ["04", "07"], shares)
     target, cfg, env, log = table["04 seed 1"].run.args
-    assert target == "errlib.stages.leakage:headline_row" and log.name == "04_seed_1.log"
+    assert target == "errlib.stages.constrained_sets:seed_row" and log.name == "04_seed_1.log"
     assert cfg == resolve("smoke", eps=2.0).replace(seed=1).to_dict()
     assert env["ERRLIB_THREADS"] == "1" and env["ERRLIB_PROFILE"] == "smoke"
     nb, point, fingerprint, env = table["07 eps=4.0"].run.args

@@ -8,9 +8,9 @@
 
 The run is one task table (:func:`errlib.run.tasks.course_table`): the
 notebooks by their dependencies (02 needs 01's source model, 05 needs 01's MNIST
-teacher, 06 needs nothing, 07 needs 01-04), and the stage calls that start
-before the notebook that needs them (the judge, 04's seeds, 07's eps sweep
-points; ``--no-ahead`` leaves them to their notebooks). Ready tasks start in
+teacher, 06 and 08 need nothing, 07 needs 01-04), and the stage calls that
+start before the notebook that needs them (the judge and the grader, 04's
+constrained sets and seeds, 05's seeds, 07's eps sweep points; ``--no-ahead`` leaves them to their notebooks). Ready tasks start in
 the table's order, at most ``--jobs`` at once (default: one per core), each in a
 process of its own computing with one thread (a user's ``ERRLIB_THREADS`` wins),
 fixed when it starts, so its numbers do not depend on what runs beside it. The

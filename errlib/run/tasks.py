@@ -139,27 +139,33 @@ def course_table(t: "CourseTable") -> List[Task]:
 
     The chain 01 -> 02 -> 03 -> 04 -> 07 sets the course's length, so it and the
     stage calls it waits for lead; the judge starts at once (02, 04 and 07 read
-    it); 04's other seeds and 07's sweep points fill the other cores; 05 (with Part II's
-    other seeds) and 06 last.
+    it), the grader too when 04 builds judge-constrained sets; 04's other seeds and 07's sweep
+    points fill the other cores; 05 (with Part II's other seeds), 06 and 08 last.
     """
     c4, c5 = t.cfg("04"), t.cfg("05")
     first, other_seeds = (c4.seed, range(c4.seed + 1, c4.seed + c4.n_seeds)) if c4 else (0, ())
     part2_seeds = range(c5.seed + 1, c5.seed + c5.n_seeds) if c5 else ()
+    graded = ("grader",) if c4 and c4.n_constrained else ()  # the second judge and the constrained sets
+    row = "errlib.stages.constrained_sets:seed_row" if graded else "errlib.stages.leakage:headline_row"
     return [*t.notebook("01"),
             *t.call("judge", (), "errlib.stages.leakage:get_judge", ("02", "04", "07")),
+            *(t.call("grader", (), "errlib.stages.constrained_sets:get_grader", ("04",)) if graded else ()),
             *t.notebook("02", "01", "judge"),
             *t.notebook("03", "02"),
             *t.call(f"04 seed {first} leakage", ("02", "judge"),
                     "errlib.stages.leakage:build_controlled_students", ("04",)),
+            *(t.call(f"04 seed {first} constrained", ("02", "judge", "grader"),
+                     "errlib.stages.constrained_sets:build_first_seed", ("04",)) if graded else ()),
             *t.notebook("04", "03", "judge"),
             *t.notebook("07", "01", "02", "03", "04", "judge"),
             *(task for s in other_seeds for task in t.call(
-                f"04 seed {s}", ("judge",), "errlib.stages.leakage:headline_row", ("04",), seed=s)),
+                f"04 seed {s}", ("judge",) + graded, row, ("04",), seed=s)),
             *t.eps_sweep_points("07", ("01", "judge")),
             *(task for s in part2_seeds for task in t.call(
                 f"05 seed {s}", (), "errlib.stages.wallace:seed_row", ("05",), seed=s)),
             *t.notebook("05", "01"),
-            *t.notebook("06")]
+            *t.notebook("06"),
+            *t.notebook("08")]
 
 
 class CourseTable:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from ..core.attacks import check_attack_args, default_step_size
 from ..core.data import dataset_info
@@ -91,6 +91,19 @@ class Config:
     judge_n_eval: int = 1000  # test images of that check
     judge_seed: int = 0  # the judge's own seed, independent of `seed` (one judge per dataset)
     n_seeds: int = 3  # seeds seed, seed+1, ... over which notebook 04 reports each headline student
+    # judge-constrained error sets and the grader (notebooks 04, 07; errlib.stages.constrained_sets)
+    grader_model: str = "cnn"  # architecture of the grader: a second judge that grades, never constrains
+    grader_eps: float = 3.0  # its adversarial-training radius: another than judge_eps, here the attack's
+    grader_seed: int = 1  # its own seed, another than judge_seed (an independent training run)
+    # n_constrained: 5000 = n_control, so the plain students on the same rows are notebook 07's (shared
+    # through the cache). Measured on MNIST seed 0 (one thread): a plain D_det student on 2,000 rows scores
+    # 6.9%, below chance, so it could not tell whether a constrained one lost anything; on 5,000, 15.4%;
+    # on 10,000, 22.6%. CPU-s measured (one thread, 2026-12-03): a 5,000-row constrained set 36-40, its
+    # student 14; the grader 68; its D_det filtered + random-subset students 88. With D_other on the first
+    # seed only, the additions come to about 575 CPU-s (about +290 s on 2 cores); 2000 would be about 330
+    # CPU-s but cannot answer the D_det question (see above).
+    n_constrained: int = 5000  # first images of each error set attacked again under the judge (0: none)
+    constrain_lam: float = 1.0  # weight of KL(judge(x) || judge(x + delta)) in the constrained attack
     # Wallace's experiments (Part II, notebooks 05-06)
     weak_dataset: str = "fashion_mnist"  # dataset of the weak-teacher experiment (05a)
     teacher_steps: Optional[int] = None  # weak teacher's optimiser steps (None: TEACHER_STEPS[weak_dataset])
@@ -140,7 +153,7 @@ _BASE = {
                   attack_batch_size=500, n_control=300, sweep_eps=(4.0, 5.0), sweep_n_attack=300,
                   robust_eps=(1.0,), transfer_models=("cnn", "mlp"), transfer_n_train=2000,
                   wrong_epochs=3, cross_epochs=2, toy_seeds=20, n_test=2000,
-                  judge_n_train=3000, judge_epochs=2, judge_n_eval=200, n_seeds=2),
+                  judge_n_train=3000, judge_epochs=2, judge_n_eval=200, n_seeds=2, n_constrained=200),
     "default": dict(),
     "full": dict(dataset="cifar10", model="resnet18", student_model="resnet18", n_train=None,
                  epochs=30, batch_size=256, lr=0.1, optimizer="sgd", schedule="onecycle",
@@ -151,16 +164,16 @@ _BASE = {
                  transfer_models=("resnet18", "cnn_wide", "mlp"),
                  weak_dataset="cifar10", wrong_epochs=50, cross_epochs=5,
                  judge_model="resnet18", judge_eps=0.5, judge_eval_eps=(0.25, 0.5), judge_steps=7,
-                 judge_epochs=30, judge_n_train=None),
+                 judge_epochs=30, judge_n_train=None, grader_model="resnet18", grader_eps=0.25),
 }
 
 # Per-dataset values for the CPU profiles (eps calibrated on a 2-core CPU; see README).
 _DATASET = {
     "mnist": dict(eps=3.0),
-    "fashion_mnist": dict(eps=3.0, epochs=5, judge_eps=1.5, judge_eval_eps=(1.0, 1.5)),
+    "fashion_mnist": dict(eps=3.0, epochs=5, judge_eps=1.5, judge_eval_eps=(1.0, 1.5), grader_eps=2.0),
     "cifar10": dict(model="resnet18", student_model="resnet18", eps=0.5, steps=100, step_size=0.1,
                     judge_model="resnet18", judge_eps=0.5, judge_eval_eps=(0.25, 0.5), judge_steps=7,
-                    judge_epochs=30, judge_n_train=None,
+                    judge_epochs=30, judge_n_train=None, grader_model="resnet18", grader_eps=0.25,
                     batch_size=256, lr=0.1, optimizer="sgd", augment=True, student_lr=0.01,
                     student_optimizer="sgd", student_schedule="onecycle"),
 }
@@ -192,6 +205,14 @@ def _validate(cfg: Config) -> Config:
         v = getattr(cfg, k)
         if not isinstance(v, int) or v < 1:
             raise ValueError(f"{k} must be an integer >= 1, got {v!r}")
+    if cfg.grader_model not in MODELS:
+        raise ValueError(f"unknown grader_model {cfg.grader_model!r}; allowed: {', '.join(sorted(MODELS))}")
+    check_attack_args(cfg.grader_eps, cfg.judge_steps, "l2")
+    if cfg.grader_seed == cfg.judge_seed:
+        raise ValueError(f"grader_seed must differ from judge_seed ({cfg.judge_seed}): the grader is an independent judge")
+    if not isinstance(cfg.n_constrained, int) or cfg.n_constrained < 0 or cfg.constrain_lam < 0:
+        raise ValueError(f"n_constrained must be an integer >= 0 and constrain_lam >= 0, got "
+                         f"{cfg.n_constrained!r}, {cfg.constrain_lam!r}")
     if cfg.teacher_steps is not None and (not isinstance(cfg.teacher_steps, int) or cfg.teacher_steps < 1):
         raise ValueError(f"teacher_steps must be an integer >= 1 (or None: the dataset's), got {cfg.teacher_steps!r}")
     if cfg.keep not in ("all", "successful"):
@@ -234,66 +255,6 @@ EXPECTED_MINUTES = {"smoke": "under 1 minute per notebook (2 CPU cores)",
                     "full": "tens of minutes per notebook on one GPU; do not run on a CPU"}
 
 
-def check_parameters(values: Dict[str, Any], names: Sequence[str]) -> None:
-    """Raise ValueError, before any compute, if a parameter is not in ``names`` or has the wrong type.
-
-    Types come from :class:`Config`'s fields; ``None`` always means "the profile's
-    value"; an int is a valid float; a list or tuple fills a tuple field.
-    """
-    import difflib
-    import typing
-
-    unknown = sorted(set(values) - set(names))
-    if unknown:
-        hints = {k: difflib.get_close_matches(k, names, n=1) for k in unknown}
-        said = ", ".join(f"{k!r}" + (f" (did you mean {h[0]!r}?)" if h else "") for k, h in hints.items())
-        raise ValueError(f"unknown parameter(s) {said}; valid names: {', '.join(names)}")
-    fields = typing.get_type_hints(Config)
-    for k, v in values.items():
-        want = fields.get(k)
-        if v is None or want is None:
-            continue
-        args = [a for a in typing.get_args(want) if a is not type(None)]
-        base = typing.get_origin(want) or want
-        if base is typing.Union:
-            base = typing.get_origin(args[0]) or args[0]
-        if base is tuple:
-            ok = isinstance(v, (list, tuple)) and all(isinstance(e, (int, float)) and not isinstance(e, bool)
-                                                      or isinstance(e, str) for e in v)
-        elif base is float:
-            ok = isinstance(v, (int, float)) and not isinstance(v, bool)
-        elif base is int:
-            ok = isinstance(v, int) and not isinstance(v, bool)
-        else:
-            ok = isinstance(v, base)
-        if not ok:
-            raise ValueError(f"parameter {k!r} must be {getattr(base, '__name__', base)} (or None for the "
-                             f"profile's value), got {v!r} ({type(v).__name__})")
-
-
-def from_notebook(namespace: Dict[str, Any], extra: Sequence[str] = ()) -> Config:
-    """Resolve a config from a notebook's parameter variables.
-
-    Reads the shared names in ``PARAMETERS`` plus a chapter's ``extra`` ones
-    (which must be :class:`Config` fields); lists become tuples. A global that
-    looks injected by ``papermill -p`` (a str, number, bool, None, list or
-    tuple under a public name the notebook does not declare, e.g. a misspelt
-    ``epss``) or a value of the wrong type stops the notebook here, before any
-    compute, with the valid names (:func:`check_parameters`).
-    """
-    names = tuple(PARAMETERS) + tuple(extra)
-    missing = [k for k in names if k not in namespace]
-    if missing:
-        raise ValueError(f"the parameters cell must define {missing}")
-    ipython = {"In", "Out", "exit", "quit", "get_ipython"}
-    injected = {k: v for k, v in namespace.items()
-                if not k.startswith("_") and k not in ipython
-                and isinstance(v, (str, int, float, bool, list, tuple, type(None)))}
-    check_parameters(injected, names)
-    values = {k: tuple(v) if isinstance(v, list) else namespace[k] for k in names for v in [namespace[k]]}
-    return resolve(values.pop("profile"), **values)
-
-
 # Config's fields by section, in the order they are declared; every field is in exactly one
 # (tests/test_config.py). A new group of knobs gets its own section here and in PARTS.
 SECTIONS = {
@@ -306,13 +267,14 @@ SECTIONS = {
     "toy": ("toy_seeds", "toy_steps"),
     "judge": ("judge_model", "judge_eps", "judge_steps", "judge_epochs", "judge_n_train", "judge_eval_eps",
               "judge_eval_steps", "judge_n_eval", "judge_seed", "n_seeds"),
+    "constrained": ("grader_model", "grader_eps", "grader_seed", "n_constrained", "constrain_lam"),
 }
 
 # The sections each part of the course uses, after "run" (which every part shows).
 PARTS = {
-    "part1": ("source", "attack", "students", "judge"),  # notebooks 01-04
+    "part1": ("source", "attack", "students", "judge", "constrained"),  # notebooks 01-04
     "wallace": ("wallace", "toy"),  # notebooks 05-06
-    "controls": ("source", "attack", "students", "judge", "controls"),  # notebook 07
+    "controls": ("source", "attack", "students", "judge", "constrained", "controls"),  # notebook 07
 }
 
 
@@ -338,6 +300,8 @@ def _describe_section(cfg: Config, section: str) -> str:
         "judge": f"  judge    : {cfg.judge_model} adversarially trained at L2 {cfg.judge_eps:g} ({cfg.judge_steps} "
                  f"steps, {cfg.judge_epochs} epochs, {cfg.judge_n_train or 'all'} images, seed {cfg.judge_seed}); "
                  f"headline over {cfg.n_seeds} seeds",
+        "constrained": f"  grader   : {cfg.grader_model} at L2 {cfg.grader_eps:g}, seed {cfg.grader_seed}; constrained "
+                       f"sets on the first {cfg.n_constrained} attacked images (KL weight {cfg.constrain_lam:g})",
     }
     return lines[section]
 
@@ -356,3 +320,7 @@ def describe(cfg: Config, part: str = "part1") -> str:
 def add_profile_argument(parser, help: str = "the profile: smoke | default | full") -> None:
     """``--profile`` for a command line: one of :data:`PROFILES`, default ``$ERRLIB_PROFILE`` else ``default``."""
     parser.add_argument("--profile", default=profile_from_env(), choices=list(PROFILES), help=help)
+
+
+# Notebook parameters are checked in their own module (re-exported here: ``config.from_notebook``).
+from .params import check_parameters, from_notebook  # noqa: E402,F401  (after Config and resolve exist)

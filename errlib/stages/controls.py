@@ -87,8 +87,9 @@ def eps_sweep_plan(cfg: Config) -> Tuple[Dict[str, List[float]], Dict[str, Any]]
 
     Every grid point gets all of ``cfg``'s resolved shared settings (so a sweep
     never falls back to another profile's), ``sweep_n_attack`` attacked images
-    and one seed; the step size follows each radius unless ``cfg`` sets one.
+    and one seed; the step size follows each radius unless ``cfg`` sets one. No
+    judge-constrained sets (``n_constrained=0``): the sweep reads the plain sets.
     """
     fixed = {k: getattr(cfg, k) for k in PARAMETERS if k not in ("profile", "eps", "device")}
-    fixed.update(n_attack=cfg.sweep_n_attack, n_seeds=1, step_size=cfg.step_size)
+    fixed.update(n_attack=cfg.sweep_n_attack, n_seeds=1, step_size=cfg.step_size, n_constrained=0)
     return {"eps": [float(e) for e in cfg.sweep_eps]}, fixed

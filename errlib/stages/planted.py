@@ -298,3 +298,22 @@ def kept_margin(acc: float, unfiltered_acc: float) -> float:
     """The share of the unfiltered student's margin above chance that a control's student keeps."""
     margin = unfiltered_acc - chance()
     return (acc - chance()) / margin if margin > 0 else float("nan")
+
+
+def summary(runs) -> Dict[str, Dict[str, Dict[str, object]]]:
+    """Per student and per quantity over seeds: ``{name: {key: {"mean", "sd", "per_seed"}}}``;
+    ``kept_margin`` (per seed, against that seed's unfiltered student of the same set) is added."""
+    out: Dict[str, Dict[str, Dict[str, object]]] = {}
+    for name in runs[0]["rows"]:
+        base = name.split(" ")[0]
+        per = {k: [r["rows"][name][k] for r in runs] for k in runs[0]["rows"][name]}
+        per["kept_margin"] = [kept_margin(r["rows"][name]["clean_acc"], r["rows"][base]["clean_acc"]) for r in runs]
+        out[name] = {k: _mean_sd(v) for k, v in per.items()}
+    out["models"] = {k: _mean_sd([r["models"][k] for r in runs]) for k in runs[0]["models"]}
+    return out
+
+
+def _mean_sd(values) -> Dict[str, object]:
+    v = torch.tensor([float(x) for x in values], dtype=torch.float64)
+    sd = v.std().item() if len(v) > 1 else float("nan")
+    return {"mean": v.mean().item(), "sd": sd, "per_seed": [float(x) for x in values]}

@@ -157,10 +157,10 @@ print(f"error sets: targeted L2 PGD, eps {planted.EPS:g}, {planted.STEPS} steps;
 # |---|---|---|
 # | filtered | those the judge still reads as $y$ | notebook 04's leakage filter |
 # | random subset | as many, drawn at random | the filter's no-op twin: fewer rows, no selection |
-# | constrained kl/best | all | PGD on CE toward $t$ + $\lambda\,$KL(judge($x$) ‖ judge($x+\delta$)), each row's lowest-CE iterate the judge still reads as on $x$ |
+# | constrained kl/best | all | PGD on CE toward $t$ + $\lambda\,$KL(judge($x$) ‖ judge($x+\delta$)) with $\lambda = 10$, each row's lowest-CE iterate the judge still reads as on $x$ |
 # | constrained kl/first | all | the same, the first iterate that fools the source |
 # | constrained orthogonal/best, /first | all | each step orthogonal to the gradient of the judge's log-probability of its clean answer |
-# | constrained kl/best lam=10 | all | a ten times heavier KL term |
+# | constrained kl/best lam=1 | all | a ten times lighter KL term |
 #
 # *Effect kept* = (student − chance) / (unfiltered D_det student − chance), per seed: 100%
 # keeps the whole known effect, 0% takes it to chance.
@@ -218,12 +218,14 @@ display(Markdown(f"Over {len(seeds)} seed(s), mean ± sd (chance {100 * chance:.
 # %%
 names = list(runs[0]["rows"])
 lines = ["| student | rows | fools source (%) | judge reads y (%) | grader reads y / t (%) | mean ‖δ‖ | "
-         "clean acc (%) | answers y+1 (%) | effect kept (%) |", "|---|---|---|---|---|---|---|---|---|"]
+         "clean acc (%) | answers y+1 (%) | robust dims → noise (%) | effect kept (%) |",
+         "|---|---|---|---|---|---|---|---|---|---|"]
 for n in names:
     r = S[n]
     lines.append(f"| {n} | {r['rows']['mean']:.0f} | {pm(r['attack_success'])} | {pm(r['judge_reads_y'])} | "
                  f"{pm(r['grader_reads_y'])} / {pm(r['grader_reads_t'])} | {pm(r['mean_norm'], pct=False)} | "
-                 f"{pm(r['clean_acc'])} | {pm(r['y_plus_1_share'])} | {pm(r['kept_margin'])} |")
+                 f"{pm(r['clean_acc'])} | {pm(r['y_plus_1_share'])} | {pm(r['robust_noise_acc'])} | "
+                 f"{pm(r['kept_margin'])} |")
 display(Markdown("\n".join(lines)))
 print(f"{len(seeds)} seed(s) in {seconds:.0f} s")
 
@@ -335,13 +337,22 @@ if "constrained kl/first" in kept:
                  f"the source keeps {share(kept['constrained kl/first'])} and {share(kept['constrained orthogonal/first'])}. "
                  f"The first fooling iterate sits just across the source's boundary and carries the weakest target "
                  f"features. The constraint that kept the most here is **{best_rule}**.")
+other_lams = [k for k in kept if k.startswith("constrained kl/best lam=")]
+default_label = planted.constraint_name(*planted.DEFAULT_CONSTRAINT)
+if other_lams:
+    lines.append(f"- **The weight of the KL term** (λ = {planted.LAM:g} by default): "
+                 + "; ".join(f"{k.split(' ')[-1]} keeps {share(kept[k])}" for k in other_lams)
+                 + f", against {share(kept[default_label])} at λ = {planted.LAM:g}. With `keep='best'` a light term lets "
+                 "the path cross the judge's boundary early, and the row then keeps an earlier, weaker iterate.")
 lines.append(f"- **The course's constraint** ({planted.constraint_name(*planted.DEFAULT_CONSTRAINT)}) keeps "
              f"{share(kept[planted.constraint_name(*planted.DEFAULT_CONSTRAINT)])}: "
              + ("at least half the known margin, the target." if half[planted.constraint_name(*planted.DEFAULT_CONSTRAINT)]
                 else "*less than half* the known margin.")
-             + f" It cannot keep all of it while the judge still reads some non-robust signal (the judge is "
-             f"{pm(M['judge_robust_noise_acc'])}% right with its robust part replaced by noise, chance "
-             f"{100 * chance:.0f}%): the KL term then resists the very perturbation under test.")
+             + f" Its student is {pm(S[default_name]['robust_noise_acc'])}% right with the robust part replaced by "
+             f"noise (the unfiltered student: {pm(d['robust_noise_acc'])}%), so what it loses is non-robust signal. A "
+             f"likely reason: the judge still reads some of the non-robust part ({pm(M['judge_robust_noise_acc'])}% right "
+             f"with its robust part replaced by noise, chance {100 * chance:.0f}%), and the constraint resists moving "
+             "what the judge reads.")
 ok_controls = [k for k in ("filtered", planted.constraint_name(*planted.DEFAULT_CONSTRAINT)) if half[k]]
 if len(ok_controls) == 2:
     mnist = ("Both MNIST controls pass this positive control, so a filtered or constrained MNIST D_det student at "

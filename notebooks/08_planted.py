@@ -256,7 +256,7 @@ ax.set_xticklabels([n.replace(" ", "\n", 1) for n in names], rotation=60, ha="ri
 ax.set_ylabel("clean test accuracy (%)")
 ax.set_ylim(0, 105)
 ax.set_title(f"Students on the planted data (mean ± sd over {len(seeds)} seed(s))")
-ax.legend(loc="lower left")
+ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
 plt.tight_layout()
 plt.show()
 
@@ -355,7 +355,7 @@ lines.append(f"- **The course's constraint** ({planted.constraint_name(*planted.
              "what the judge reads.")
 ok_controls = [k for k in ("filtered", planted.constraint_name(*planted.DEFAULT_CONSTRAINT)) if half[k]]
 if len(ok_controls) == 2:
-    mnist = ("Both MNIST controls pass this positive control, so a filtered or constrained MNIST D_det student at "
+    mnist = ("Both controls pass this positive control, so a filtered or constrained MNIST D_det student at "
              "chance is real evidence that MNIST's D_det carries no non-robust effect that beats its robust "
              "features, not an artifact of the control, provided the MNIST judge ignores the non-robust "
              "patterns at least as well as this one.")
@@ -366,6 +366,10 @@ else:
     mnist = ("Neither control keeps half of an effect that is really there, so a filtered or constrained MNIST D_det "
              "student at chance cannot tell 'no effect' from 'a control that removes effects'; the MNIST verdict "
              "must then rest on D_rand and D_other.")
+ceiling = [n for n in ("D_rand", "D_other") if S[n]["clean_acc"]["mean"] >= 0.98]
+if ceiling:
+    lines.append(f"- **{' and '.join(ceiling)}** students sit at the ceiling here (every control keeps them near "
+                 "100%), so on this data only D_det tells the controls apart.")
 lines.append(f"- **For the MNIST verdict (notebooks 04, 07).** {mnist}")
 display(Markdown("\n".join(lines)))
 

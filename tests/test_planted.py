@@ -35,6 +35,14 @@ def test_the_attack_radius_sits_between_the_two_flip_distances():
     assert P.DELTA_N / P.SIGMA_N >= 5 and P.DELTA_R / P.SIGMA_R < P.DELTA_N / P.SIGMA_N
 
 
+def test_the_grader_is_not_the_constraining_judge():
+    X, y = P.sample(300, 3, "train")
+    judge = P.judge(X, y, 3, "judge", P.JUDGE_EPS, epochs=1, steps=1)
+    grader = P.judge(X, y, 3, "grader", P.GRADER_EPS, epochs=1, steps=1)
+    assert P.JUDGE_EPS != P.GRADER_EPS
+    assert not torch.equal(judge[1][0].weight, grader[1][0].weight), "grader and judge share their weights"
+
+
 def test_replace_part_removes_one_signal_and_keeps_the_other():
     X, y = P.sample(1000, 1, "test")
     r = P.replace_part(X, "robust", 1)

@@ -34,7 +34,7 @@ from .report import format_value, kind_of
 # change it here and in the notebooks together (tests/test_site.py checks they agree).
 GITHUB_REPO = "YOUR-ORG/errlib"
 NOTEBOOKS = REPO_ROOT / "notebooks"
-PARTS = {"01": "I", "02": "I", "03": "I", "04": "I", "05": "II", "06": "II", "07": "III"}
+PARTS = {"01": "I", "02": "I", "03": "I", "04": "I", "05": "II", "06": "II", "07": "III", "08": "III"}
 REVEAL_CDN = "https://unpkg.com/reveal.js@4.0.2"
 
 

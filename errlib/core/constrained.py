@@ -31,7 +31,7 @@ Shapes and ranges: ``x`` is ``(N, ...)`` float (images ``(N, C, H, W)`` in [0, 1
 ``box``; any real vectors with ``box=None``), ``target`` ``(N,)`` int64. Both models take ``x``'s
 shape and return logits ``(N, K)`` (normalisation inside the model). Losses, the perturbation, the
 projection and the clamp run in float32. Rows are attacked independently, in batches of
-:data:`BATCH_SIZE` split across CPU worker threads like :func:`errlib.core.attacks.pgd`.
+:data:`BATCH_SIZE` with the process's thread count, like :func:`errlib.core.attacks.pgd`.
 
     x_adv, info = constrained_pgd(source, judge, x, t, eps=3.0, steps=20)
     info["fooled"], info["judge_kept"], info["norm"]
@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attacks import L2Step, _draw, _frozen_eval, check_attack_args, default_step_size
-from .parallel import cpu_settings, cpu_workers, split_map
+from .parallel import cpu_settings
 
 METHODS = ("kl", "orthogonal")
 KEEPS = ("best", "first")
@@ -220,13 +220,12 @@ def constrained_pgd(model: nn.Module, judge: nn.Module, x: torch.Tensor, target:
             xb = x[s:s + BATCH_SIZE].to(device).float()
             tb = target[s:s + BATCH_SIZE].to(device)
             x_start = xb
-            if generator is not None:  # drawn in one thread so that it does not depend on the split
+            if generator is not None:  # a random start in the ball, drawn per batch
                 d = _draw(torch.randn, xb.shape, xb, generator)
                 r = _draw(torch.rand, (len(xb),), xb, generator)
                 d = d * _rows(r * eps / stepper.norm_of(d).clamp_min(1e-12), d)
                 x_start = project_l2(stepper, xb + d, xb, box)
-            parts = split_map(lambda c: _chunk(model, judge, xb[c], tb[c], x_start[c], stepper, steps,
-                                               lam, method, keep, box), len(xb), cpu_workers(device))
-            xs.append(torch.cat([p[0] for p in parts]).to(x.device))
-            infos.append({k: torch.cat([p[1][k] for p in parts]).to(x.device) for k in INFO_KEYS})
+            xa, info = _chunk(model, judge, xb, tb, x_start, stepper, steps, lam, method, keep, box)
+            xs.append(xa.to(x.device))
+            infos.append({k: info[k].to(x.device) for k in INFO_KEYS})
     return torch.cat(xs), {k: torch.cat([i[k] for i in infos]) for k in INFO_KEYS}

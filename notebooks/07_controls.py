@@ -143,7 +143,7 @@ my_guess_random_labels = None  # your guess: clean test accuracy after training 
 # | untrained source | attack a randomly initialised model instead | near chance: a random net has no features of the data |
 # | correct-label tenth (D_other) | targets never the true class, so no row carries its true label | a few points below D_rand, still far above chance |
 # | leakage filter (robust judge) | D_det students on the rows the judge still reads as $y$, beside a random subset of the same size | filtered student ≥ 2× chance, and within 10 points of its random-subset control |
-# | leakage filter, second judge | the same D_det filter with the grader, a judge trained independently (own seed, another radius) | the same verdict as under the first judge |
+# | leakage filter, second judge | the same filter on D_rand and D_det with the grader, a judge trained independently (own seed, another radius), seed `seed` | the same verdict as under the first judge |
 # | judge-constrained attack | D_rand / D_det re-attacked on the same images and targets while the judge's reading is held where it was on the clean image; every row kept | the source is fooled on ≥ 80% of D_det rows, and the grader reads the target on at most a third as many of them as on the same plain rows |
 # | constrained D_rand | a student on every row of the constrained D_rand | ≥ 2× chance: features a robust reader cannot see generalise |
 # | constrained D_det | a student on every row of the constrained D_det | ≥ 2× chance, answering $y$ more often than $y+1$: those features beat the robust ones pointing the wrong way |

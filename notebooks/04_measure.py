@@ -398,6 +398,9 @@ if constrained:
     y1_filtered = sum(leakage.controlled_students(cfg.replace(seed=s), "shift", judge=judge)["filtered"].get(
         "test_acc_shifted", float("nan")) for s in seeds) / len(seeds)
     grader_ok = t_con <= t_plain / 3
+    judge_said = [f" The filter's verdict on {s} " + ("is the same under both judges." if high(a["filter (judge)"])
+                  == high(a["filter (grader, one seed)"]) else "**changes with the judge**: it is not settled by one judge.")
+                  for s, a in (("D_rand", ans["Q1"]), ("D_det", ans["Q2"])) if "filter (grader, one seed)" in a]
     display(Markdown(
         "\n".join(lines) + "\n\n" + "\n\n".join(said) + "\n\n"
         f"Means over {len(rows)} seeds (the grader's filter: seed {cfg.seed}); 'yes' is at least twice chance "
@@ -412,10 +415,7 @@ if constrained:
            if grader_ok else "more than a third of the plain share, so the second judge still sees part of the "
            "target in the constrained rows: the constraint holds for the judge that set it, not for every "
            "robust reader.")
-        + "".join(f" The filter's verdict on {s} is the same under both judges." if high(ans[q]["filter (judge)"])
-                  == high(ans[q]["filter (grader, one seed)"]) else f" The filter's verdict on {s} **changes with "
-                  "the judge**: it is not settled by one judge."
-                  for q, s in (("Q1", "D_rand"), ("Q2", "D_det")) if "filter (grader, one seed)" in ans[q])))
+        + "".join(judge_said)))
 
 # %% [markdown]
 # ## Check and record

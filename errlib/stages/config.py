@@ -95,14 +95,7 @@ class Config:
     grader_model: str = "cnn"  # architecture of the grader: a second judge that grades, never constrains
     grader_eps: float = 3.0  # its adversarial-training radius: another than judge_eps, here the attack's
     grader_seed: int = 1  # its own seed, another than judge_seed (an independent training run)
-    # n_constrained: 5000 = n_control, so the plain students on the same rows are notebook 07's (shared
-    # through the cache). Measured on MNIST seed 0 (one thread): a plain D_det student on 2,000 rows scores
-    # 6.9%, below chance, so it could not tell whether a constrained one lost anything; on 5,000, 15.4%;
-    # on 10,000, 22.6%. CPU-s measured (one thread, 2026-12-03): a 5,000-row constrained set 36-40, its
-    # student 14; the grader 68; its D_det filtered + random-subset students 88. With D_other on the first
-    # seed only, the additions come to about 575 CPU-s (about +290 s on 2 cores); 2000 would be about 330
-    # CPU-s but cannot answer the D_det question (see above).
-    n_constrained: int = 5000  # first images of each error set attacked again under the judge (0: none)
+    n_constrained: Optional[int] = None  # first images of each error set attacked again under the judge (None: all; 0: none)
     # constrain_lam 10: on the planted data (notebook 08) the KL constraint kept 59% of a known non-robust
     # D_det effect at 1, 80% at 10; on MNIST seed 0, 5,000 rows, 10 still fools the source on 90% of D_det
     # rows with the grader reading the target on 0.5% (1: 90.6%, 0.5%), so the checked setting is the one used.
@@ -156,7 +149,7 @@ _BASE = {
                   attack_batch_size=500, n_control=300, sweep_eps=(4.0, 5.0), sweep_n_attack=300,
                   robust_eps=(1.0,), transfer_models=("cnn", "mlp"), transfer_n_train=2000,
                   wrong_epochs=3, cross_epochs=2, toy_seeds=20, n_test=2000,
-                  judge_n_train=3000, judge_epochs=2, judge_n_eval=200, n_seeds=2, n_constrained=200),
+                  judge_n_train=3000, judge_epochs=2, judge_n_eval=200, n_seeds=2),
     "default": dict(),
     "full": dict(dataset="cifar10", model="resnet18", student_model="resnet18", n_train=None,
                  epochs=30, batch_size=256, lr=0.1, optimizer="sgd", schedule="onecycle",
@@ -213,7 +206,8 @@ def _validate(cfg: Config) -> Config:
     check_attack_args(cfg.grader_eps, cfg.judge_steps, "l2")
     if cfg.grader_seed == cfg.judge_seed:
         raise ValueError(f"grader_seed must differ from judge_seed ({cfg.judge_seed}): the grader is an independent judge")
-    if not isinstance(cfg.n_constrained, int) or cfg.n_constrained < 0 or cfg.constrain_lam < 0:
+    if (cfg.n_constrained is not None and (not isinstance(cfg.n_constrained, int) or cfg.n_constrained < 0)) \
+            or cfg.constrain_lam < 0:
         raise ValueError(f"n_constrained must be an integer >= 0 and constrain_lam >= 0, got "
                          f"{cfg.n_constrained!r}, {cfg.constrain_lam!r}")
     if cfg.teacher_steps is not None and (not isinstance(cfg.teacher_steps, int) or cfg.teacher_steps < 1):
@@ -304,7 +298,7 @@ def _describe_section(cfg: Config, section: str) -> str:
                  f"steps, {cfg.judge_epochs} epochs, {cfg.judge_n_train or 'all'} images, seed {cfg.judge_seed}); "
                  f"headline over {cfg.n_seeds} seeds",
         "constrained": f"  grader   : {cfg.grader_model} at L2 {cfg.grader_eps:g}, seed {cfg.grader_seed}; constrained "
-                       f"sets on the first {cfg.n_constrained} attacked images (KL weight {cfg.constrain_lam:g})",
+                       f"sets on {'every' if cfg.n_constrained is None else f'the first {cfg.n_constrained}'} attacked image(s) (KL weight {cfg.constrain_lam:g})",
     }
     return lines[section]
 

@@ -62,8 +62,9 @@ def get_grader(cfg: Config, *, force: bool = False) -> Stage:
 # --- constrained sets -------------------------------------------------------------------------
 
 def n_rows(cfg: Config) -> int:
-    """Rows of each constrained set: ``n_constrained``, at most ``n_attack`` (0: no constrained set)."""
-    return min(cfg.n_constrained, cfg.n_attack)
+    """Rows of each constrained set: ``n_constrained``, at most ``n_attack``; ``None``: every attacked row
+    (the default: the verdict needs the power of the whole set); 0: no constrained set."""
+    return cfg.n_attack if cfg.n_constrained is None else min(cfg.n_constrained, cfg.n_attack)
 
 
 def plain_set(cfg: Config, rule: str, *, source=None) -> Stage:
@@ -204,13 +205,13 @@ def seed_row(cfg: Config, judge=None, grader=None) -> Dict[str, Any]:
     """:func:`errlib.stages.leakage.headline_row` and :func:`constrained_row` of one seed, merged."""
     judge = judge if judge is not None else get_judge(cfg)
     row = headline_row(cfg, judge=judge)
-    return dict(row, **constrained_row(cfg, judge=judge, grader=grader)) if cfg.n_constrained else row
+    return dict(row, **constrained_row(cfg, judge=judge, grader=grader)) if n_rows(cfg) else row
 
 
 def build_first_seed(cfg: Config) -> None:
     """Build (or load) the first seed's constrained sets (D_other included), their students and the
     grader's filtered students: what notebook 04 reads for ``cfg.seed`` besides its headline."""
-    if not cfg.n_constrained:
+    if not n_rows(cfg):
         return
     grader = get_grader(cfg)
     constrained_row(cfg, grader=grader, other=True)

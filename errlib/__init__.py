@@ -31,8 +31,9 @@ LAYOUT = {
     "core": ("data", "models", "train", "attacks", "constrained", "seeds", "progress", "parallel", "precision",
              "environment"),
     "stages": ("cache", "identity", "kinds", "config", "params", "errsets", "pipeline", "leakage",
-               "constrained_sets", "wallace", "controls", "toy", "reference", "planted"),
-    "teach": ("plotting", "toy_plots", "exercises", "checkers", "solutions"),
+               "constrained_sets", "wallace", "controls", "toy", "reference", "planted", "verdict", "executor",
+               "course_plan"),
+    "teach": ("plotting", "toy_plots", "verdict_plots", "exercises", "checkers", "solutions"),
     "run": ("course", "runner", "tasks", "sweep", "report", "site"),
 }
 _HOME = {module: package for package, modules in LAYOUT.items() for module in modules}

@@ -52,7 +52,8 @@ from ..stages.config import add_profile_argument
 from .report import render_report
 from .runner import check_parameters, errlib_fingerprint, failure_text, list_notebooks, run_job
 from .sweep import SweepFailed, sweep
-from .tasks import CourseTable, Task, course_table, make_executor, run_tasks, task_env
+from ..stages.executor import Task, make_executor, run_tasks
+from .tasks import course_table, task_env
 
 __all__ = ["run_course", "sweep", "list_notebooks", "main"]
 
@@ -186,7 +187,7 @@ def _tasks(profile, nbs, shares, out, doc, force, ahead, run_job) -> List[Task]:
         runs[nb.name[:2]] = (nb.stem, functools.partial(run_job, nb, out / nb.name, shares[nb], env))
         if nb.resolve() in course:
             course_shares[nb.name[:2]] = shares[nb]
-    tasks = course_table(CourseTable(profile, runs, course_shares, out, ahead))
+    tasks = course_table(profile, runs, course_shares, out, ahead)
     listed = {t.name for t in tasks}
     stems = [stem for _, (stem, _) in sorted(runs.items())]
     tasks += [Task(stem, tuple(s for s in stems if s < stem), run) for stem, run in sorted(runs.values())

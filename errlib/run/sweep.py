@@ -37,7 +37,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from ..stages.cache import _canonical, runs_root
 from ..stages.kinds import kind_of
 from .runner import check_parameters, errlib_fingerprint, failure_text, list_notebooks, run_job
-from .tasks import Task, make_executor, run_tasks, task_env
+from ..stages.executor import Task, make_executor, run_tasks
+from .tasks import task_env
 
 
 class SweepFailed(RuntimeError):
@@ -109,7 +110,7 @@ def run_point(nb: Path, point: Dict[str, Any], fingerprint: str, env: Dict[str, 
 
 
 def point_task(name: str, nb: Path, point: Dict[str, Any], fingerprint: str, profile: str) -> Task:
-    """One grid point as a :class:`~errlib.run.tasks.Task`: :func:`run_point` in a kernel of its own,
+    """One grid point as a :class:`~errlib.stages.executor.Task`: :func:`run_point` in a kernel of its own,
     its results in the point's folder."""
     env = task_env(point["dir"] / "results", profile)
     return Task(name, (), functools.partial(run_point, nb, point, fingerprint, env))
@@ -124,7 +125,7 @@ def sweep(notebook: str, grid: Dict[str, Sequence[Any]], profile: str = "default
     With ``jobs > 1`` or a ``scheduler`` the first point to run goes alone, so the
     stages every point shares (for notebook 04: the source model, the judge) are
     built once instead of by one process while the others wait on the cache's
-    lock; the rest then fan out (:func:`errlib.run.tasks.run_tasks`), one thread each.
+    lock; the rest then fan out (:func:`errlib.stages.executor.run_tasks`), one thread each.
     """
     nb, points, fingerprint = sweep_points(notebook, grid, profile, parameters, out)
     out = points[0]["dir"].parent

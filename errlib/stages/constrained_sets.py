@@ -22,12 +22,14 @@ Stage graph (cached; keys chain)::
     grader (a judge with grader_seed, grader_eps, grader_model)
 
 Row counts: a constrained set re-attacks the first ``n_constrained`` images of
-the plain set (same images, same targets); its students are compared with a
-plain student on those same rows (``same_rows``), never with the 20,000-row one.
+the plain set (same images, same targets; by default every row), and its
+student is compared with a plain student on those same rows (``same_rows``):
+with every row re-attacked, that is the headline student, one cache entry.
+The paired comparison is :mod:`errlib.stages.verdict`'s margin kept.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -37,9 +39,11 @@ from ..core.train import predict
 from .cache import StageResult, run_stage
 from .config import Config
 from .errsets import ErrorSet
-from .kinds import count, fraction, norm, value
-from .leakage import controlled_students, get_judge, get_reading, headline_row, reading_shares
-from .pipeline import RULE_NAMES, Stage, attacked_images, get_errset, get_source, get_student
+from ..core.seeds import derive
+from .kinds import count, fraction, norm, number, value
+from .leakage import get_judge, get_reading, headline_row, reading_shares
+from .pipeline import RULE_NAMES, Stage, attacked_images, get_errset, get_source, get_student, load_splits
+from .verdict import bootstrap_margin_kept, margin_kept
 
 CONSTRAINT = {"method": "kl", "keep": "best"}  # the neutral constraint and the paper-like iterate (reference §10)
 
@@ -61,10 +65,13 @@ def get_grader(cfg: Config, *, force: bool = False) -> Stage:
 
 # --- constrained sets -------------------------------------------------------------------------
 
-def n_rows(cfg: Config) -> int:
+def n_rows(cfg: Config, rule: str = "all") -> int:
     """Rows of each constrained set: ``n_constrained``, at most ``n_attack``; ``None``: every attacked row
-    (the default: the verdict needs the power of the whole set); 0: no constrained set."""
-    return cfg.n_attack if cfg.n_constrained is None else min(cfg.n_constrained, cfg.n_attack)
+    (the default: the verdict needs the power of the whole set); 0: no constrained set. D_other, a
+    control of D_rand's correctly labelled tenth that the headline does not build, stays at
+    ``n_control`` rows (notebook 07's control size)."""
+    n = cfg.n_attack if cfg.n_constrained is None else min(cfg.n_constrained, cfg.n_attack)
+    return min(n, cfg.n_control) if rule == "other" else n
 
 
 def plain_set(cfg: Config, rule: str, *, source=None) -> Stage:
@@ -75,7 +82,7 @@ def plain_set(cfg: Config, rule: str, *, source=None) -> Stage:
     (its targets are drawn for those rows).
     """
     if rule == "other":
-        return get_errset(cfg.replace(n_attack=n_rows(cfg)), rule, source=source)
+        return get_errset(cfg.replace(n_attack=n_rows(cfg, rule)), rule, source=source)
     return get_errset(cfg, rule, source=source)
 
 
@@ -96,7 +103,7 @@ def get_constrained_set(cfg: Config, rule: str, *, source=None, judge=None) -> S
     model, src = source if source is not None else get_source(cfg)
     jmodel, jres = judge if judge is not None else get_judge(cfg)
     plain, p_res = plain_set(cfg, rule, source=(model, src))
-    n = n_rows(cfg)
+    n = n_rows(cfg, rule)
     settings = dict(rule=rule, eps=cfg.eps, steps=cfg.steps, step_size=cfg.resolved_step_size, n=n,
                     lam=cfg.constrain_lam, batch_size=cfg.attack_batch_size, **CONSTRAINT)
 
@@ -124,27 +131,39 @@ def get_constrained_set(cfg: Config, rule: str, *, source=None, judge=None) -> S
     return Stage(ErrorSet.from_dict(res.payload), res)
 
 
+def _correct(model: nn.Module, cfg: Config) -> torch.Tensor:
+    """``(N,)`` bool: ``model`` right on each clean test image (for the paired bootstrap)."""
+    _, _, Xt, yt = load_splits(cfg.dataset)
+    return predict(model, Xt) == yt
+
+
 def _set_row(cfg: Config, rule: str, source, judge, grader) -> Dict[str, Any]:
     """One rule's constrained numbers for ``cfg.seed`` (see :func:`constrained_row`)."""
-    name = RULE_NAMES[rule]
+    name, n = RULE_NAMES[rule], n_rows(cfg, rule)
     cset = get_constrained_set(cfg, rule, source=source, judge=judge)
     plain = plain_set(cfg, rule, source=source)
-    c_cfg = cfg.replace(n_attack=n_rows(cfg)) if rule == "other" else cfg
-    student = get_student(cfg, rule, errset=cset).result.metrics
-    same = get_student(c_cfg, rule, errset=plain, limit=None if rule == "other" else n_rows(cfg)).result.metrics
-    es, m = cset.value, cset.result.metrics
+    c_cfg = cfg.replace(n_attack=n) if rule == "other" else cfg
+    student = get_student(cfg, rule, errset=cset)
+    same = get_student(c_cfg, rule, errset=plain, limit=n)  # every row: the headline student itself
+    es, m, p_rows = cset.value, cset.result.metrics, plain.value[:n]
     graded = reading_shares(predict(grader[0], es.x), es)
-    graded_plain = reading_shares(predict(grader[0], plain.value[: n_rows(cfg)].x), plain.value[: n_rows(cfg)])
+    graded_plain = reading_shares(predict(grader[0], p_rows.x), p_rows)
     judged = reading_shares(predict(judge[0], es.x), es)
+    c_acc, p_acc = student.result.metrics["test_acc"], same.result.metrics["test_acc"]
+    boot = bootstrap_margin_kept(_correct(student.value, cfg), _correct(same.value, cfg), cfg.chance,
+                                 seed=derive(cfg.seed, f"bootstrap_{rule}"))
     row = {f"{name}_constrained_attack_success": fraction(m["success_rate"]),
            f"{name}_constrained_mean_delta_norm": norm(m["mean_delta_norm"]),
            f"{name}_constrained_judge_reads_original": fraction(judged["reads_original"]),
-           f"{name}_constrained_student_clean_test_acc": fraction(student["test_acc"]),
-           f"{name}_constrained_student_predicts_y_plus_1": fraction(student["test_acc_shifted"]),
+           f"{name}_constrained_student_clean_test_acc": fraction(c_acc),
+           f"{name}_constrained_student_predicts_y_plus_1": fraction(student.result.metrics["test_acc_shifted"]),
+           f"{name}_constrained_margin_kept": number(margin_kept(c_acc, p_acc, cfg.chance)),
+           f"{name}_constrained_margin_kept_test_low": number(boot[0]),
+           f"{name}_constrained_margin_kept_test_high": number(boot[1]),
            f"{name}_same_rows_attack_success": fraction(m["plain_success_rate"]),
            f"{name}_same_rows_mean_delta_norm": norm(m["plain_mean_delta_norm"]),
-           f"{name}_same_rows_student_clean_test_acc": fraction(same["test_acc"]),
-           f"{name}_same_rows_student_predicts_y_plus_1": fraction(same["test_acc_shifted"])}
+           f"{name}_same_rows_student_clean_test_acc": fraction(p_acc),
+           f"{name}_same_rows_student_predicts_y_plus_1": fraction(same.result.metrics["test_acc_shifted"])}
     for k in ("reads_target", "reads_original", "reads_other"):
         row[f"{name}_constrained_grader_{k}"] = fraction(graded[k])
         row[f"{name}_same_rows_grader_{k}"] = fraction(graded_plain[k])
@@ -156,9 +175,11 @@ def constrained_row(cfg: Config, judge=None, grader=None, *, other: bool = False
 
     Per set name (D_rand, D_det, and D_other when ``other``): ``<set>_constrained_*``
     (attack success on the source, mean perturbation norm, the constraining
-    judge's and the grader's reading, the student's clean test accuracy and its
-    ``y + 1`` share) and ``<set>_same_rows_*`` (the same for the plain set's
-    rows it re-attacked, and a plain student on them); ``constrained_rows``.
+    judge's and the grader's reading, the student's clean test accuracy, its
+    ``y + 1`` share, and its margin kept over the plain student on the same rows,
+    with a bootstrap interval over test images) and ``<set>_same_rows_*`` (the
+    same for the plain set's rows it re-attacked, and the plain student on them:
+    with every row constrained, the headline student); ``constrained_rows``.
     """
     source = get_source(cfg)
     judge = judge if judge is not None else get_judge(cfg)
@@ -169,17 +190,12 @@ def constrained_row(cfg: Config, judge=None, grader=None, *, other: bool = False
     return row
 
 
-GRADED_FILTER = ("all", "shift")  # sets whose filtered students the grader also trains (first seed only)
+def grader_row(cfg: Config, grader=None) -> Dict[str, Any]:
+    """The grader's own accuracies and its reading of the plain D_rand / D_det sets for ``cfg.seed``.
 
-
-def grader_row(cfg: Config, grader=None, rules=GRADED_FILTER) -> Dict[str, Any]:
-    """The grader's own accuracies, its reading of the plain D_rand / D_det sets, and the leakage-filtered
-    students under it for the sets in ``rules`` (``<set>_grader_filtered_student_clean_test_acc``,
-    ``..._random_subset_...``, ``<set>_grader_filtered_rows``) for ``cfg.seed``.
-
-    Both sets by default, so the filter's answer to both of notebook 04's questions is read by two
-    judges; the course does it for the first seed only (each filtered student and its random-subset
-    control train on most of a 20,000-row set, about 30 CPU-s each)."""
+    The grader reads; it trains no filtered students: the filter is a naive control
+    (:func:`errlib.stages.leakage.filter_selection` measures what it selects), and
+    the verdict rests on the constrained sets, which the grader grades."""
     grader = grader if grader is not None else get_grader(cfg)
     gm = grader[1].metrics
     row: Dict[str, Any] = {"grader_clean_acc": fraction(gm["test_acc"]),
@@ -188,31 +204,46 @@ def grader_row(cfg: Config, grader=None, rules=GRADED_FILTER) -> Dict[str, Any]:
         name = RULE_NAMES[rule]
         reading = get_reading(cfg, rule, judge=grader)[1].metrics
         row.update({f"{name}_grader_{k}": fraction(reading[k]) for k in ("reads_target", "reads_original", "reads_other")})
-        if rule not in rules:
-            continue
-        controlled = controlled_students(cfg, rule, judge=grader)
-        row[f"{name}_grader_filtered_student_clean_test_acc"] = fraction(controlled["filtered"]["test_acc"])
-        row[f"{name}_grader_filtered_student_predicts_y_plus_1"] = value(
-            controlled["filtered"].get("test_acc_shifted"), "fraction")
-        row[f"{name}_grader_random_subset_student_clean_test_acc"] = fraction(controlled["random"]["test_acc"])
-        row[f"{name}_grader_filtered_rows"] = count(controlled["filtered"]["n_train"])
     return row
 
 
-# --- what the course runner starts early (rows of errlib.run.tasks.course_table) ---
-
-def seed_row(cfg: Config, judge=None, grader=None) -> Dict[str, Any]:
-    """:func:`errlib.stages.leakage.headline_row` and :func:`constrained_row` of one seed, merged."""
+def rows_curve(cfg: Config, rule: str = "shift", judge=None, fractions=(0.125, 0.25, 0.5, 1.0)) -> List[Dict[str, Any]]:
+    """The constrained and the plain student of ``rule`` on the first ``f * n_rows`` rows of one set,
+    seed ``cfg.seed``: how the paired test's power grows with the rows (default 2,500 / 5,000 /
+    10,000 / 20,000). The constrained rows are prefixes of one constrained set, so only students
+    are trained; the last point is the headline pair."""
     judge = judge if judge is not None else get_judge(cfg)
-    row = headline_row(cfg, judge=judge)
+    source = get_source(cfg)
+    cset = get_constrained_set(cfg, rule, source=source, judge=judge)
+    plain = plain_set(cfg, rule, source=source)
+    out = []
+    for f in fractions:
+        k = max(1, int(round(f * n_rows(cfg, rule))))
+        c = get_student(cfg, rule, errset=cset, limit=k).result.metrics["test_acc"]
+        p = get_student(cfg, rule, errset=plain, limit=k).result.metrics["test_acc"]
+        out.append({"rows": count(k), "constrained": fraction(c), "plain": fraction(p),
+                    "margin_kept": number(margin_kept(c, p, cfg.chance))})
+    return out
+
+
+# --- one seed's row, and its parts as stage calls (errlib.stages.course_plan) ---
+
+def seed_row(cfg: Config, judge=None, grader=None, *, leakage_filter: bool = False) -> Dict[str, Any]:
+    """:func:`errlib.stages.leakage.headline_row` and :func:`constrained_row` of one seed, merged
+    (``leakage_filter``: the judge-filtered and random-subset students too, notebook 04's first seed)."""
+    judge = judge if judge is not None else get_judge(cfg)
+    row = headline_row(cfg, judge=judge, leakage_filter=leakage_filter)
     return dict(row, **constrained_row(cfg, judge=judge, grader=grader)) if n_rows(cfg) else row
 
 
-def build_first_seed(cfg: Config) -> None:
-    """Build (or load) the first seed's constrained sets (D_other included), their students and the
-    grader's filtered students: what notebook 04 reads for ``cfg.seed`` besides its headline."""
-    if not n_rows(cfg):
-        return
-    grader = get_grader(cfg)
-    constrained_row(cfg, grader=grader, other=True)
-    grader_row(cfg, grader=grader)
+def set_row(cfg: Config, rule: str, judge=None, grader=None) -> Dict[str, Any]:
+    """One set's constrained-set numbers for ``cfg.seed`` (``rule``: "all", "shift" or "other"; see
+    :func:`constrained_row`): a stage call of its own, so that a seed's sets build side by side."""
+    judge = judge if judge is not None else get_judge(cfg)
+    grader = grader if grader is not None else get_grader(cfg)
+    return _set_row(cfg, rule, get_source(cfg), judge, grader)
+
+
+def other_row(cfg: Config, judge=None, grader=None) -> Dict[str, Any]:
+    """D_other's constrained-set numbers for ``cfg.seed`` (``n_control`` rows; see :func:`constrained_row`)."""
+    return set_row(cfg, "other", judge, grader)

@@ -6,8 +6,9 @@
 * :func:`transfer_rate` -- how often a source's adversarial examples fool
   *another* model into the target class (Ilyas Fig. 3: learnability tracks it);
 * :func:`robust_accuracy` -- accuracy under an untargeted attack, per radius;
-* :func:`eps_sweep_plan` -- the eps sweep as reruns of notebook 04 (one place,
-  for notebook 07 and for the course runner, which starts its points early).
+* :func:`eps_configs` -- the eps sweep's points (notebook 07 and the course runner, which
+  starts them early, read each with :func:`errlib.stages.leakage.eps_point`);
+  :func:`eps_sweep_plan` -- the same sweep as papermill reruns of notebook 04, for a researcher.
 
 The untrained-source, D_other, architecture and quantisation controls reuse
 :mod:`errlib.stages.pipeline` (``get_source(untrained=True)``, rule ``"other"``,
@@ -80,6 +81,13 @@ def robust_accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, eps_list
                   desc=f"untargeted PGD eps={eps:g}")
         out[float(eps)] = 1.0 - res.success_rate
     return out
+
+
+def eps_configs(cfg: Config) -> List[Config]:
+    """Notebook 07's eps sweep as one config per radius of ``sweep_eps``: ``cfg``'s settings with
+    ``sweep_n_attack`` attacked images, one seed, no constrained sets, and the step size
+    following each radius unless ``cfg`` sets one (:func:`errlib.stages.leakage.eps_point` reads each)."""
+    return [cfg.replace(eps=float(e), n_attack=cfg.sweep_n_attack, n_seeds=1, n_constrained=0) for e in cfg.sweep_eps]
 
 
 def eps_sweep_plan(cfg: Config) -> Tuple[Dict[str, List[float]], Dict[str, Any]]:

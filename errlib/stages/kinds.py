@@ -14,13 +14,13 @@ for every value. Nothing guesses a kind from a name: :func:`record` refuses a va
 
 Kinds (:data:`KINDS`): ``fraction`` (in [0, 1], printed as a percentage), ``count``, ``norm``
 (pixel units), ``seconds``, ``number`` (anything else), ``table`` (a list of rows, each a dict
-of kinded values).
+of kinded values), ``text`` (a word from a fixed set, such as a verdict).
 """
 from __future__ import annotations
 
 from typing import Any, Dict
 
-KINDS = ("fraction", "count", "norm", "seconds", "number", "table")
+KINDS = ("fraction", "count", "norm", "seconds", "number", "table", "text")
 EXTRAS = ("reference", "source", "headline")  # what a value may carry besides its kind
 
 

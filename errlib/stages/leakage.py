@@ -214,16 +214,18 @@ def get_filtered_student(cfg: Config, rule: str, kind: str = "filtered", *, errs
 
 # --- the headline over seeds --------------------------------------------------------------
 
-def headline_row(cfg: Config, judge: Optional[Tuple[nn.Module, StageResult]] = None) -> Dict[str, Any]:
+def headline_row(cfg: Config, judge: Optional[Tuple[nn.Module, StageResult]] = None, *,
+                 leakage_filter: bool = False) -> Dict[str, Any]:
     """Every headline number of Part I for one seed (``cfg.seed``), built or loaded through the cache,
     each made with its kind (:mod:`errlib.stages.kinds`: fractions, the ``seed`` a number, the rows a count).
 
     Keys: ``seed``, ``source_clean_test_acc``, ``judge_*`` (the judge's own
     accuracies), and per set name ``D_rand`` / ``D_det``: ``<set>_attack_success``,
     ``<set>_judge_reads_target|original|other``, ``<set>_student_clean_test_acc``,
-    ``<set>_student_predicts_y_plus_1``, ``<set>_filtered_student_clean_test_acc``,
-    ``<set>_random_subset_student_clean_test_acc`` and ``<set>_filtered_rows``
-    (rows kept by the filter, also the random subset's size).
+    ``<set>_student_predicts_y_plus_1``; with ``leakage_filter`` also
+    ``<set>_filtered_student_clean_test_acc``, ``<set>_random_subset_student_clean_test_acc``,
+    ``<set>_filtered_rows`` (rows kept by the filter, also the random subset's size) and
+    :func:`filter_selection`'s ``<set>_filter_kept_*`` / ``<set>_filter_dropped_*``.
     """
     from .pipeline import RULE_NAMES, get_source
 
@@ -240,11 +242,38 @@ def headline_row(cfg: Config, judge: Optional[Tuple[nn.Module, StageResult]] = N
                     f"{name}_student_clean_test_acc": fraction(student["test_acc"]),
                     f"{name}_student_predicts_y_plus_1": fraction(student["test_acc_shifted"])})
         row.update({f"{name}_judge_{k}": fraction(reading[k]) for k in ("reads_target", "reads_original", "reads_other")})
+        if not leakage_filter:
+            continue
+        row.update({f"{name}_filter_{k}": fraction(v) for k, v in filter_selection(cfg, rule, errset, judge).items()})
         controlled = controlled_students(cfg, rule, errset=errset, judge=judge)
         for kind, label in (("filtered", "filtered"), ("random", "random_subset")):
             row[f"{name}_{label}_student_clean_test_acc"] = fraction(controlled[kind]["test_acc"])
         row[f"{name}_filtered_rows"] = count(controlled["filtered"]["n_train"])  # the random subset is as large
     return row
+
+
+def filter_selection(cfg: Config, rule: str, errset, judge) -> Dict[str, float]:
+    """What the leakage filter selects: the judge's mean probability of the true class ``y`` on the
+    *clean* images of the error rows it keeps (``kept_clean_conf_y``) and of those it drops
+    (``dropped_clean_conf_y``), and the share of error rows it keeps (``kept_share``).
+
+    A filter that only removed leakage would keep rows as typical of their class as those it
+    drops; a gap says it keeps the images whose class was plainest before any attack, which in
+    D_det are the rows that pair a plain ``y`` with the label ``y + 1`` (a bias of the filter
+    itself, reference §10)."""
+    es, _ = errset
+    pred, _ = get_reading(cfg, rule, errset=errset, judge=judge)
+    X_clean, _ = attacked_images(cfg)
+    with torch.no_grad():
+        probs = torch.cat([torch.softmax(judge[0](D.to_float(X_clean[i:i + 1000]).to(next(judge[0].parameters()).device))
+                                         .float(), 1).cpu() for i in range(0, len(X_clean), 1000)])
+    conf_y = probs.gather(1, es.y_true[:, None])[:, 0]
+    errors = es.y != es.y_true
+    kept = filtered_mask(cfg, es, pred)
+    dropped = errors & ~kept
+    mean = lambda m: conf_y[m].mean().item() if m.any() else float("nan")
+    return {"kept_clean_conf_y": mean(kept), "dropped_clean_conf_y": mean(dropped),
+            "kept_share": kept.sum().item() / max(1, int(errors.sum()))}
 
 
 def controlled_students(cfg: Config, rule: str, *, errset=None, judge=None) -> Dict[str, Dict[str, Any]]:
@@ -264,6 +293,30 @@ def build_controlled_students(cfg: Config) -> None:
     runner starts ahead of notebook 04, beside notebook 03 (:mod:`errlib.run.tasks`)."""
     for rule in ("all", "shift"):
         controlled_students(cfg, rule)
+
+
+def eps_point(cfg: Config, judge=None) -> Dict[str, Any]:
+    """One point of notebook 07's eps sweep (a config of :func:`errlib.stages.controls.eps_configs`):
+    ``eps``, each set's attack success, student accuracy and the judge's reading of ``t``, and the
+    D_det student on the rows the judge still reads as ``y`` (the filter, across radii)."""
+    from .pipeline import RULE_NAMES, get_source
+
+    judge = judge if judge is not None else get_judge(cfg)
+    source = get_source(cfg)
+    row: Dict[str, Any] = {"eps": number(cfg.eps)}
+    for rule in ("all", "shift"):
+        name = RULE_NAMES[rule]
+        errset = get_errset(cfg, rule, source=source)
+        reading = get_reading(cfg, rule, errset=errset, judge=judge)[1].metrics
+        row.update({f"{name}_attack_success": fraction(errset[1].metrics["success_rate"]),
+                    f"{name}_clean_test_acc": fraction(get_student(cfg, rule, errset=errset)[1].metrics["test_acc"]),
+                    f"{name}_judge_reads_target": fraction(reading["reads_target"])})
+    try:
+        filtered = get_filtered_student(cfg, "shift", "filtered", judge=judge).result.metrics["test_acc"]
+    except EmptySubsetError:
+        filtered = float("nan")
+    row["D_det_filtered_student_clean_test_acc"] = fraction(filtered)
+    return row
 
 
 def mean_sd(rows, key: str) -> Tuple[float, float]:

@@ -190,7 +190,8 @@ def get_student(cfg: Config, rule: str, *, errset: Optional[Tuple[ErrorSet, Stag
     """A fresh ``student_model`` trained only on the error set for ``rule``, scored on clean test data.
 
     With ``keep="successful"`` only the images whose attack reached its target
-    are used; ``limit`` keeps the first ``limit`` rows; ``quantize`` rounds the
+    are used; ``limit`` keeps the first ``limit`` rows (a limit at or above the set's size is no
+    limit: the same cache entry as the whole set's student); ``quantize`` rounds the
     images to 256 grey levels first (as if shared as PNG files). ``errset``
     defaults to :func:`get_errset` ``(cfg, rule)``; pass any (ErrorSet,
     StageResult) pair to train on another set (e.g. a control).
@@ -201,6 +202,8 @@ def get_student(cfg: Config, rule: str, *, errset: Optional[Tuple[ErrorSet, Stag
     es, es_res = errset if errset is not None else get_errset(cfg, rule)
     if cfg.keep == "successful":
         es = es[es.success]
+    if limit is not None and limit >= len(es):
+        limit = None
     if limit is not None:
         es = es[:limit]
     if quantize:

@@ -413,6 +413,9 @@ fig = plotting.accuracy_bars(
 # chance.
 
 # %%
+from errlib.stages import course_plan, executor
+
+executor.run_steps(course_plan.calls_05(cfg), desc="05: other seeds")  # run alone: one process per core
 rows = [wallace.seed_row(cfg.replace(seed=s)) for s in seeds]
 agg = wallace.over_seeds(rows)
 cols = {"D_wrong student": ("D_wrong_student_clean_test_acc", W["wrong_label_student"], chance),

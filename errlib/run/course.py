@@ -53,7 +53,7 @@ from . import site
 from ..core.data import REPO_ROOT
 from ..stages.cache import runs_root
 from ..stages.config import add_profile_argument
-from .report import render_report
+from .render import render_report
 from .runner import check_parameters, errlib_fingerprint, failure_text, list_notebooks, run_job
 from .sweep import SweepFailed, sweep
 from .tasks import CourseTable, Task, course_table, make_executor, run_tasks, task_env

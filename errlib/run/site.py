@@ -27,7 +27,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from ..stages.cache import runs_root
 from ..stages.config import add_profile_argument
 from ..core.data import REPO_ROOT
-from .report import format_value, kind_of
+from .render import format_value, kind_of
 
 # The GitHub owner/name the course is published under, for the "Open in Colab" badges and
 # the Colab setup cell of every notebook. A placeholder until the repository is public:
@@ -51,7 +51,7 @@ def notebook_title(stem: str) -> str:
 
 
 def _fmt(v: Any, kind: str) -> str:
-    """``v`` formatted by its kind (:func:`errlib.run.report.format_value`), never by its range."""
+    """``v`` formatted by its kind (:func:`errlib.run.render.format_value`), never by its range."""
     return html.escape(format_value(v, kind))
 
 

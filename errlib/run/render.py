@@ -54,3 +54,75 @@ def render_report(doc: Dict[str, Any]) -> str:
     lines += ["", f"Course wall clock: {format_value(doc.get('course_seconds'), 'seconds')}; CPU busy "
               f"{format_value(doc.get('cpu_utilisation'), 'fraction')} of {doc.get('cores', '—')} cores.", ""]
     return "\n".join(lines)
+
+
+# Words for the pieces of a results key, tried in this order, so that a page reads as words, not
+# identifiers: ``D_rand_student_clean_test_acc_mean`` -> "D_rand student, clean test accuracy
+# (mean over seeds)". A piece not here prints with spaces for underscores.
+PHRASES = (
+    ("student_normalised_mnist_test_acc", "student, MNIST test accuracy (Fashion-MNIST normalised)"),
+    ("student_mnist_test_acc", "student, MNIST test accuracy"), ("cross_domain", "cross-domain"),
+    ("student_clean_test_acc", "student, clean test accuracy"), ("student_predicts_y_plus_1", "student says y+1"),
+    ("student_agrees_with_teacher", "student agrees with its teacher"), ("predicts_y_plus_1", "says y+1"),
+    ("random_wrong_label", "random-wrong-label"), ("grader_filtered", "grader-filtered"),
+    ("random_subset", "random subset (same size)"), ("same_rows", "plain, same rows,"), ("filtered_rows", "rows the judge keeps"),
+    ("filtered", "judge-filtered"), ("constrained", "judge-constrained"),
+    ("clean_test_acc", "clean test accuracy"), ("test_acc", "test accuracy"), ("train_acc", "training accuracy"),
+    ("attack_success", "targeted attack success"), ("reads_target", "reads the target"),
+    ("reads_original", "reads the true class"), ("reads_other", "reads another class"),
+    ("robust_acc_own_radius", "robust accuracy at its own radius"), ("robust_acc", "robust accuracy"),
+    ("robust_eps", "robust accuracy's radius"), ("clean_acc", "clean accuracy"),
+    ("mean_perturbation_norm", "mean perturbation norm"), ("mean_delta_norm", "mean perturbation norm"),
+    ("weak_teacher", "weak teacher"), ("wrong_share", "share it gets wrong"), ("n_wrong", "images it gets wrong"),
+    ("mnist_teacher", "MNIST teacher"), ("eps_over_image_norm", "eps over a typical image norm"),
+    ("paper_", "the paper's "), ("source_", "source model, "),
+)
+SUFFIXES = (("_mean", " (mean over seeds)"), ("_sd", " (sd over seeds)"))
+SETS = ("D_rand", "D_det", "D_other", "D_wrong")
+
+
+def label(key: str) -> str:
+    """A results key in words (:data:`PHRASES`), for pages a person reads; the key stays in results.json."""
+    text, tail = key, ""
+    for suffix, words in SUFFIXES:
+        if text.endswith(suffix):
+            text, tail = text[: -len(suffix)], words
+    words = list(SETS) + [w for _, w in PHRASES]
+    for i, name in enumerate(SETS):
+        text = text.replace(name, f"\x00{i}\x00")
+    for i, (piece, _) in enumerate(PHRASES, start=len(SETS)):
+        text = text.replace(piece, f"\x00{i}\x00")
+    parts = [words[int(p)] if p.isdigit() else p.replace("_", " ") for p in text.split("\x00")]
+    text = " ".join(p.strip() for p in parts if p.strip()).replace(" ,", ",").replace(",,", ",")
+    return (text.rstrip(",") + tail).strip()
+
+
+def over_seeds(values: Dict[str, Any], key: str) -> Dict[str, Any]:
+    """``key``'s number as a results page shows it: ``{"mean", "sd", "n", "kind", "key", "reference", "source"}``.
+
+    The mean and sd over seeds where the notebook published them (``<key>_mean``, ``<key>_sd``; for a
+    per-seed ``<set>_clean_test_acc`` its ``<set>_student_clean_test_acc_mean``), else the single value
+    with sd None (``n``: how many seeds, None when the notebook did not say); the reference is the paper's number from whichever record carries one. Empty
+    when the key is absent, so a page leaves the row out rather than failing."""
+    alias = key.replace("_clean_test_acc", "_student_clean_test_acc") if "_student_" not in key else key
+    base = next((k for k in (key, alias) if f"{k}_mean" in values), None)
+    records = [values.get(k) for k in (key, f"{base}_mean" if base else None, alias) if k]
+    records = [r for r in records if isinstance(r, dict)]
+    if not records:
+        return {}
+    mean = values[f"{base}_mean"] if base else records[0]
+    sd = values.get(f"{base}_sd", {}) if base else {}
+    seeds = next((values[k].get("value") for k in ("seeds", "per_seed") if isinstance(values.get(k), dict)), None)
+    ref = next((r for r in records if r.get("reference") is not None), {})
+    return {"mean": mean.get("value"), "sd": sd.get("value"), "kind": kind_of(key, mean), "key": base or key,
+            "n": (len(seeds) if isinstance(seeds, list) else None) if base else 1,
+            "reference": ref.get("reference"), "source": ref.get("source", "")}
+
+
+def format_mean_sd(entry: Dict[str, Any]) -> str:
+    """"85.3% ± 6.5" (a fraction's sd in percentage points), or the value alone when there is no sd."""
+    text = format_value(entry.get("mean"), entry.get("kind", "number"))
+    sd = entry.get("sd")
+    if isinstance(sd, (int, float)) and entry.get("n") != 1:
+        text += f" ± {100 * sd:.1f}" if entry.get("kind") == "fraction" else f" ± {format_value(sd, entry['kind'])}"
+    return text

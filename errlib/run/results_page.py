@@ -1,1 +1,225 @@
-"""placeholder"""
+"""The repository's results page, ``docs/results.md``, and the README's headline table, both made
+from one recorded course run: ``python -m errlib.run.results_page``.
+
+    python -m errlib.run.results_page                       # docs/results.json -> docs/results.md + README table
+    python -m errlib.run.results_page --record data/runs/course/default/results.json   # record a run first
+    python -m errlib.run.results_page --check               # exit 1 if either file is out of date
+
+Why generated: a number typed by hand into a README goes stale the day the code changes, and
+nothing says so. Here every number a reader sees comes from ``docs/results.json``, a verbatim copy
+of a course run's ``results.json`` (:func:`errlib.run.course.run_course` records there the
+commit, date, machine and environment that produced it), and ``tests/test_results_page.py``
+fails when the committed page or README table differ from what this module renders from it.
+
+The page leads with the verdicts (any ``*_verdict`` value a notebook published, e.g.
+``D_det_verdict``), then the headline table (:data:`HEADLINE`: each number as mean ± sd over
+seeds beside the paper's), every notebook's values, the environment and the run time. Keys a
+run did not record are left out, never guessed, so an older or smaller run renders too.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from ..core.data import REPO_ROOT
+from .render import format_mean_sd, format_value, kind_of, label, over_seeds
+
+RESULTS = REPO_ROOT / "docs" / "results.json"
+PAGE = REPO_ROOT / "docs" / "results.md"
+README = REPO_ROOT / "README.md"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+COMMAND = "python -m errlib.run.results_page"
+
+# The headline table: (what a reader is told, the notebook that published it, its results key).
+# Part I's students are 04's means over seeds; 01-03 report seed 0 only.
+HEADLINE = (
+    ("source model, trained on clean data D", "04_measure", "source_clean_test_acc"),
+    ("student trained on D_rand only (random targets)", "04_measure", "D_rand_clean_test_acc"),
+    ("student trained on D_det only (targets y+1)", "04_measure", "D_det_clean_test_acc"),
+    ("D_det student: says y+1 instead", "04_measure", "D_det_student_predicts_y_plus_1"),
+    ("D_rand, judge-filtered rows only", "04_measure", "D_rand_filtered_student_clean_test_acc"),
+    ("D_rand, random subset of the same size", "04_measure", "D_rand_random_subset_student_clean_test_acc"),
+    ("D_det, judge-filtered rows only", "04_measure", "D_det_filtered_student_clean_test_acc"),
+    ("D_det, random subset of the same size", "04_measure", "D_det_random_subset_student_clean_test_acc"),
+    ("D_rand, judge-constrained attack", "04_measure", "D_rand_constrained_student_clean_test_acc"),
+    ("D_det, judge-constrained attack", "04_measure", "D_det_constrained_student_clean_test_acc"),
+    ("chance", "04_measure", "chance"),
+    ("Part II: student on a weak teacher's wrong labels only", "05_wrong_labels", "D_wrong_student_clean_test_acc"),
+    ("Part II: the same images, random wrong labels", "05_wrong_labels",
+     "random_wrong_label_student_clean_test_acc"),
+    ("Part II: MNIST teacher labels Fashion-MNIST; student on MNIST", "05_wrong_labels",
+     "cross_domain_student_mnist_test_acc"),
+)
+
+
+def _values(doc: Dict[str, Any], notebook: str) -> Dict[str, Any]:
+    return (doc.get("notebooks", {}).get(notebook) or {}).get("values") or {}
+
+
+def _reference(doc: Dict[str, Any], key: str, entry: Dict[str, Any]) -> Dict[str, Any]:
+    """``entry`` with the paper's number from any notebook that published ``key`` with one
+    (04's source row has none; 01 published the paper's beside seed 0's)."""
+    if entry.get("reference") is None:
+        for nb in doc.get("notebooks", {}):
+            found = over_seeds(_values(doc, nb), key)
+            if found.get("reference") is not None:
+                return dict(entry, reference=found["reference"], source=found["source"])
+    return entry
+
+
+def headline_rows(doc: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The :data:`HEADLINE` rows this run recorded, each with its words, mean, sd, seeds and reference."""
+    rows = []
+    for words, notebook, key in HEADLINE:
+        entry = over_seeds(_values(doc, notebook), key)
+        if entry:
+            rows.append(dict(_reference(doc, key, entry), words=words, notebook=notebook, key=key))
+    return rows
+
+
+def headline_table(doc: Dict[str, Any]) -> List[str]:
+    """The headline table in Markdown: ours (mean ± sd over seeds) beside the paper's number."""
+    lines = ["| clean test accuracy | ours: mean ± sd | seeds | paper | paper's setting |", "|---|---|---|---|---|"]
+    for r in headline_rows(doc):
+        paper = format_value(r["reference"], r["kind"]) if r.get("reference") is not None else ""
+        lines.append(f"| {r['words']} | {format_mean_sd(r)} | {r['n'] or '—'} | {paper} | {r.get('source', '')} |")
+    return lines
+
+
+def verdicts(doc: Dict[str, Any]) -> List[str]:
+    """A bullet per ``*_verdict`` value any notebook published (D_det's first), with what it carries."""
+    found = {k: v for nb in doc.get("notebooks", {}) for k, v in _values(doc, nb).items() if k.endswith("_verdict")}
+    lines = []
+    for key in sorted(found, key=lambda k: (not k.startswith("D_det"), k)):
+        record = found[key] if isinstance(found[key], dict) else {"value": found[key]}
+        extra = [f"{label(k)}: {format_value(v, 'fraction' if 'margin' in k else 'number')}"
+                 for k, v in record.items() if k not in ("value", "kind", "headline")]
+        lines.append(f"- **{label(key)}: {record.get('value')}**" + (f" ({'; '.join(extra)})" if extra else ""))
+    return lines
+
+
+def provenance(doc: Dict[str, Any]) -> str:
+    """One sentence: which run, profile, commit, date and machine the numbers came from."""
+    machine = doc.get("machine") or {}
+    env = doc.get("environment")
+    env = env if isinstance(env, dict) else {}
+    where = ", ".join(str(x) for x in (machine.get("processor"), f"{doc['cores']} cores" if doc.get("cores") else None,
+                                       env.get("device"), env.get("gpu")) if x)
+    return (f"Profile `{doc.get('profile', '?')}`, commit `{doc.get('commit') or 'not recorded'}`, "
+            f"{doc.get('date') or 'date not recorded'}, {where or 'machine not recorded'}; "
+            f"course wall clock {format_value(doc.get('course_seconds'), 'seconds')}.")
+
+
+def readme_block(doc: Dict[str, Any]) -> str:
+    """What sits between the README's markers: where the numbers came from, verdicts, the headline table."""
+    lines = [START, f"<!-- generated by `{COMMAND}` from docs/results.json: do not edit by hand -->", "",
+             provenance(doc), ""]
+    lines += (verdicts(doc) + [""]) if verdicts(doc) else []
+    return "\n".join(lines + headline_table(doc) + ["", END])
+
+
+def _notebook_tables(doc: Dict[str, Any]) -> List[str]:
+    """Each notebook's published values in words, means with their sd, beside any reference."""
+    lines = []
+    for nb, entry in doc.get("notebooks", {}).items():
+        values = entry.get("values") or {}
+        lines += ["", f"### {nb}", ""]
+        if not values:
+            lines.append(f"No values recorded (status: {entry.get('status', 'not run')}).")
+            continue
+        lines += ["| quantity | ours | paper | key in results.json |", "|---|---|---|---|"]
+        for key, record in values.items():
+            kind = kind_of(f"{nb}: {key}", record) if isinstance(record, dict) else "number"
+            if key.endswith("_sd") or kind == "table" or key.endswith("_verdict"):
+                continue
+            shown = over_seeds(values, key[:-5]) if key.endswith("_mean") else over_seeds(values, key)
+            if not key.endswith("_mean") and not isinstance(record, dict):
+                continue
+            shown = shown if key.endswith("_mean") else dict(shown, mean=record.get("value"), sd=None, n=1)
+            ref = record.get("reference") if isinstance(record, dict) else None
+            lines.append(f"| {label(key)} | {format_mean_sd(shown)} | "
+                         f"{format_value(ref, kind) if ref is not None else ''} | `{key}` |")
+    return lines
+
+
+def _environment(doc: Dict[str, Any]) -> List[str]:
+    envs = doc.get("environment")
+    envs = envs if isinstance(envs, list) else [envs] if envs else []
+    lines = ["", "## Environment", "", "| what | value |", "|---|---|"]
+    for name in ("profile", "commit", "date", "cores", "jobs", "precision"):
+        if doc.get(name) is not None:
+            lines.append(f"| {name} | {doc[name]} |")
+    lines += [f"| machine: {k} | {v} |" for k, v in (doc.get("machine") or {}).items()]
+    lines += [f"| {'kernels' if len(envs) == 1 else f'kernels ({i + 1} of {len(envs)})'}: {k} | {v} |"
+              for i, env in enumerate(envs) for k, v in env.items()]
+    if doc.get("parameters"):
+        lines.append(f"| parameters | {json.dumps(doc['parameters'], sort_keys=True)} |")
+    return lines
+
+
+def _run_time(doc: Dict[str, Any]) -> List[str]:
+    lines = ["", "## Run time", "",
+             f"Wall clock {format_value(doc.get('course_seconds'), 'seconds')}, CPU busy "
+             f"{format_value(doc.get('cpu_utilisation'), 'fraction')} of {doc.get('cores', '—')} cores; the notebooks "
+             f"alone {format_value(doc.get('seconds_all_notebooks'), 'seconds')}.", "",
+             "| task | status | seconds | peak memory (MiB) |", "|---|---|---|---|"]
+    for group in ("notebooks", "ahead"):
+        for name, entry in doc.get(group, {}).items():
+            lines.append(f"| {'' if group == 'notebooks' else 'ahead: '}{name} | {entry.get('status')} | "
+                         f"{format_value(entry.get('seconds'), 'number')} | "
+                         f"{format_value(entry.get('peak_memory_mb'), 'number')} |")
+    return lines
+
+
+def render_page(doc: Dict[str, Any]) -> str:
+    """``docs/results.md``: verdicts first, the headline table, every notebook's values, environment, run time."""
+    found = verdicts(doc)
+    lines = ["# Results", "", f"<!-- generated by `{COMMAND}` from docs/results.json: do not edit by hand -->", "",
+             provenance(doc), "", "## Verdicts", ""]
+    lines += found or ["This run recorded no verdict (a notebook's `*_verdict` value, e.g. `D_det_verdict`)."]
+    lines += ["", "## Headline", "", "Clean test accuracy of each model; ours on the run's dataset, the paper's "
+              "on its own (see its setting and docs/reference.md).", ""] + headline_table(doc)
+    lines += ["", "## Every published value, by notebook"] + _notebook_tables(doc)
+    return "\n".join(lines + _environment(doc) + _run_time(doc) + [""])
+
+
+def with_block(readme: str, block: str) -> str:
+    """``readme`` with the text between its markers replaced by ``block``; ValueError without markers."""
+    if START not in readme or END not in readme:
+        raise ValueError(f"the README has no {START} ... {END} markers for the results table")
+    head, rest = readme.split(START, 1)
+    return head + block + rest.split(END, 1)[1]
+
+
+def outputs(results: Path = RESULTS, readme: Path = README) -> Dict[Path, str]:
+    """What the page and the README should hold, rendered from ``results``."""
+    doc = json.loads(Path(results).read_text(encoding="utf-8"))
+    return {PAGE if results == RESULTS else Path(results).with_suffix(".md"): render_page(doc),
+            Path(readme): with_block(Path(readme).read_text(encoding="utf-8"), readme_block(doc))}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    ap = argparse.ArgumentParser(prog=COMMAND, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--record", type=Path, help="copy this course run's results.json to docs/results.json first")
+    ap.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file is out of date")
+    args = ap.parse_args(argv)
+    if args.record:
+        shutil.copyfile(args.record, RESULTS)
+    stale = []
+    for path, text in outputs().items():
+        if path.exists() and path.read_text(encoding="utf-8") == text:
+            continue
+        stale.append(path)
+        if not args.check:
+            path.write_text(text, encoding="utf-8")
+    for path in stale:
+        print(f"{path.relative_to(REPO_ROOT)} {'is out of date' if args.check else 'written'}")
+    return 1 if args.check and stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

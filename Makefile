@@ -26,8 +26,8 @@ $(SWEEP_STAMP): $(STAMP) requirements-sweep.txt
 # Run the course notebooks (papermill) on a profile: make course PROFILE=smoke|default|full [JOBS=N] [SEEDS=N]
 # (one task table: notebooks and the stage calls ahead of them, by their dependencies, up to
 # JOBS processes of one thread each, default one per core; JOBS=1 runs one at a time).
-# SEEDS=1: notebooks 04 and 05 report one seed instead of the profile's three (a class with a
-# time budget; README), into <runs>/course/<profile>-seeds<N>/ so the two runs never mix.
+# SEEDS=1: n_seeds=1 for every notebook that declares it (04, 05, 08) instead of the profile's (a class with a
+# time budget; docs/guide.md), into <runs>/course/<profile>-seeds<N>/ so the two runs never mix.
 course: $(STAMP)
 	$(PY) -m errlib.run.course run --profile $(PROFILE) $(if $(JOBS),--jobs $(JOBS)) \
 		$(if $(SEEDS),-p n_seeds $(SEEDS) --out $${ERRLIB_RUNS:-data/runs}/course/$(PROFILE)-seeds$(SEEDS))

@@ -60,6 +60,7 @@ def render_report(doc: Dict[str, Any]) -> str:
 # identifiers: ``D_rand_student_clean_test_acc_mean`` -> "D_rand student, clean test accuracy
 # (mean over seeds)". A piece not here prints with spaces for underscores.
 PHRASES = (
+    ("D_clean_test_acc", "source model (trained on D), clean test accuracy"),
     ("student_normalised_mnist_test_acc", "student, MNIST test accuracy (Fashion-MNIST normalised)"),
     ("student_mnist_test_acc", "student, MNIST test accuracy"), ("cross_domain", "cross-domain"),
     ("student_clean_test_acc", "student, clean test accuracy"), ("student_predicts_y_plus_1", "student says y+1"),
@@ -97,16 +98,30 @@ def label(key: str) -> str:
     return (text.rstrip(",") + tail).strip()
 
 
+# A seed-0 value whose mean over seeds a notebook publishes under another name (besides the rule
+# of :func:`_student_of`): 04's ``D_clean_test_acc`` is its source model's.
+SAME_AS = {"D_clean_test_acc": "source_clean_test_acc"}
+
+
+def _student_of(key: str) -> str:
+    """``D_rand_clean_test_acc`` -> ``D_rand_student_clean_test_acc``: a set's seed-0 value named
+    without ``student``, as 03 and 04 publish it beside the paper's number; "" for other keys."""
+    name = next((s for s in SETS if key.startswith(f"{s}_")), None)
+    rest = key[len(name) + 1:] if name else ""
+    return f"{name}_student_{rest}" if name and rest and not rest.startswith("student_") and (
+        rest.startswith(("clean_test_acc", "predicts_"))) else ""
+
+
 def over_seeds(values: Dict[str, Any], key: str) -> Dict[str, Any]:
     """``key``'s number as a results page shows it: ``{"mean", "sd", "n", "kind", "key", "reference", "source"}``.
 
     The mean and sd over seeds where the notebook published them (``<key>_mean``, ``<key>_sd``; for a
-    per-seed ``<set>_clean_test_acc`` its ``<set>_student_clean_test_acc_mean``), else the single value
+    value of seed 0 such as ``<set>_clean_test_acc``, its ``<set>_student_clean_test_acc_mean``), else the single value
     with sd None (``n``: how many seeds, None when the notebook did not say); the reference is the paper's number from whichever record carries one. Empty
     when the key is absent, so a page leaves the row out rather than failing."""
-    alias = key.replace("_clean_test_acc", "_student_clean_test_acc") if "_student_" not in key else key
-    base = next((k for k in (key, alias) if f"{k}_mean" in values), None)
-    records = [values.get(k) for k in (key, f"{base}_mean" if base else None, alias) if k]
+    candidates = [key] + [c for c in (SAME_AS.get(key), _student_of(key)) if c]
+    base = next((k for k in candidates if f"{k}_mean" in values), None)
+    records = [values.get(k) for k in [key, f"{base}_mean" if base else None] + candidates[1:] if k]
     records = [r for r in records if isinstance(r, dict)]
     if not records:
         return {}

@@ -125,6 +125,26 @@ def readme_block(doc: Dict[str, Any]) -> str:
     return "\n".join(lines + [""] + headline_table(doc) + ["", END])
 
 
+def _value_row(nb: str, values: Dict[str, Any], key: str) -> Optional[str]:
+    """One published value as a table row: a mean with its sd over seeds (and the paper's number when
+    its per-seed value carries one), a one-seed value marked so; None for what the page leaves out:
+    sds (beside their means), tables, verdicts (listed first) and headline copies of a mean."""
+    record = values[key]
+    kind = kind_of(f"{nb}: {key}", record) if isinstance(record, dict) else "table"
+    if kind == "table" or key.endswith(("_sd", "_verdict")):
+        return None
+    mean = values.get(f"{key}_mean")
+    if isinstance(mean, dict) and mean.get("value") == record.get("value"):
+        return None  # the notebook's headline copy of the mean, shown on the mean's row
+    if key.endswith("_mean"):
+        shown, words = over_seeds(values, key[:-5]), label(key)
+    else:
+        shown = dict(over_seeds(values, key), mean=record.get("value"), sd=None, n=1)
+        words = label(shown["key"]) + (" (one seed)" if mean or shown["key"] != key else "")
+    ref = shown.get("reference") if key.endswith("_mean") else record.get("reference")
+    return f"| {words} | {format_mean_sd(shown)} | {format_value(ref, kind) if ref is not None else ''} | `{key}` |"
+
+
 def _notebook_tables(doc: Dict[str, Any]) -> List[str]:
     """Each notebook's published values in words, means with their sd, beside any reference."""
     lines = []
@@ -135,17 +155,7 @@ def _notebook_tables(doc: Dict[str, Any]) -> List[str]:
             lines.append(f"No values recorded (status: {entry.get('status', 'not run')}).")
             continue
         lines += ["| quantity | ours | paper | key in results.json |", "|---|---|---|---|"]
-        for key, record in values.items():
-            kind = kind_of(f"{nb}: {key}", record) if isinstance(record, dict) else "number"
-            if key.endswith("_sd") or kind == "table" or key.endswith("_verdict"):
-                continue
-            shown = over_seeds(values, key[:-5]) if key.endswith("_mean") else over_seeds(values, key)
-            if not key.endswith("_mean") and not isinstance(record, dict):
-                continue
-            shown = shown if key.endswith("_mean") else dict(shown, mean=record.get("value"), sd=None, n=1)
-            ref = record.get("reference") if isinstance(record, dict) else None
-            lines.append(f"| {label(key)} | {format_mean_sd(shown)} | "
-                         f"{format_value(ref, kind) if ref is not None else ''} | `{key}` |")
+        lines += [row for row in (_value_row(nb, values, key) for key in values) if row]
     return lines
 
 

@@ -87,3 +87,14 @@ def test_check_reports_a_stale_page_without_writing(tmp_path, monkeypatch):
     assert rp.main(["--check"]) == 1 and not (tmp_path / "results.md").exists()
     assert rp.main([]) == 0 and rp.main(["--check"]) == 0
     assert "85.3% ± 6.5" in readme.read_text()
+
+
+def test_a_course_run_records_its_commit_date_and_machine():
+    from errlib.run.course import provenance
+
+    p = provenance()
+    if (rp.REPO_ROOT / ".git").exists():  # a clone (or worktree); a copy without git records None
+        assert re.fullmatch(r"[0-9a-f]{7,}(\+dirty)?", p["commit"] or ""), p["commit"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", p["date"])
+    assert {"platform", "processor", "python"} <= set(p["machine"])
+    assert f"commit `{p['commit'] or 'not recorded'}`" in rp.provenance(dict(p, profile="smoke"))

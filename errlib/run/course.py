@@ -50,7 +50,6 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from . import site
-from ..core.data import REPO_ROOT
 from ..stages.cache import runs_root
 from ..stages.config import add_profile_argument
 from .render import render_report
@@ -70,7 +69,8 @@ def provenance() -> Dict[str, Any]:
     the git commit (``+dirty`` when the work tree had changes; None outside a checkout), the
     date it started (UTC) and the machine (platform, processor, Python)."""
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=30).stdout.strip()
+        here = Path(__file__).resolve().parent  # inside the checkout errlib runs from
+        return subprocess.run(["git", *args], cwd=here, capture_output=True, text=True, timeout=30).stdout.strip()
 
     try:
         commit = git("rev-parse", "--short", "HEAD") or None

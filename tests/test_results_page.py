@@ -48,11 +48,15 @@ def test_headline_sets_the_mean_over_seeds_beside_the_papers_number():
 
 
 def test_verdicts_come_first_on_the_page_and_in_the_readme():
-    doc = _doc(D_rand_verdict={"value": "survives", "kind": "number"},
-               D_det_verdict={"value": "cannot_tell", "kind": "number", "margin_kept": 0.4})
+    doc = _doc(D_rand_verdict={"value": "survives", "kind": "text", "headline": True},
+               D_det_verdict={"value": "cannot_tell", "kind": "text", "headline": True},
+               D_det_constrained_margin_kept_mean={"value": 0.41, "kind": "number"},
+               D_det_constrained_margin_kept_low={"value": -0.2, "kind": "number"},
+               D_det_constrained_margin_kept_high={"value": 1.02, "kind": "number"})
     page = rp.render_page(doc)
     assert page.index("## Verdicts") < page.index("cannot_tell") < page.index("survives") < page.index("## Headline")
-    assert "margin kept: 40.0%" in page
+    assert "**D_det verdict: `cannot_tell`** (04_measure, margin kept 0.41 (mean over seeds), interval -0.2 to 1.02)" in page
+    assert "**D_rand verdict: `survives`** (04_measure)" in page
     block = rp.readme_block(doc)
     assert block.index("cannot_tell") < block.index("| student trained on D_rand")
     assert rp.NO_VERDICT in rp.render_page(_doc()) and rp.NO_VERDICT in rp.readme_block(_doc())

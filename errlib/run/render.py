@@ -7,7 +7,7 @@ this module reads them back for the course machinery. :func:`format_value` and
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, List, Tuple
 
 from ..stages.kinds import kind_of
 
@@ -112,6 +112,14 @@ def _student_of(key: str) -> str:
         rest.startswith(("clean_test_acc", "predicts_"))) else ""
 
 
+def recorded_kind(record: Any) -> str:
+    """The kind a results file recorded for a value, for pages that read runs of any age: a kind this
+    code does not know yet is passed on as is (:func:`format_value` prints its value plainly),
+    and a value without one reads as a number; :func:`render_report` stays strict."""
+    kind = record.get("kind") if isinstance(record, dict) else None
+    return kind if isinstance(kind, str) else "number"
+
+
 def over_seeds(values: Dict[str, Any], key: str) -> Dict[str, Any]:
     """``key``'s number as a results page shows it: ``{"mean", "sd", "n", "kind", "key", "reference", "source"}``.
 
@@ -129,7 +137,7 @@ def over_seeds(values: Dict[str, Any], key: str) -> Dict[str, Any]:
     sd = values.get(f"{base}_sd", {}) if base else {}
     seeds = next((values[k].get("value") for k in ("seeds", "per_seed") if isinstance(values.get(k), dict)), None)
     ref = next((r for r in records if r.get("reference") is not None), {})
-    return {"mean": mean.get("value"), "sd": sd.get("value"), "kind": kind_of(key, mean), "key": base or key,
+    return {"mean": mean.get("value"), "sd": sd.get("value"), "kind": recorded_kind(mean), "key": base or key,
             "n": (len(seeds) if isinstance(seeds, list) else None) if base else 1,
             "reference": ref.get("reference"), "source": ref.get("source", "")}
 
@@ -141,3 +149,27 @@ def format_mean_sd(entry: Dict[str, Any]) -> str:
     if isinstance(sd, (int, float)) and entry.get("n") != 1:
         text += f" ± {100 * sd:.1f}" if entry.get("kind") == "fraction" else f" ± {format_value(sd, entry['kind'])}"
     return text
+
+
+def verdicts_in(values: Dict[str, Any]) -> List[Tuple[str, str, str]]:
+    """``(key, verdict, evidence)`` for each ``<set>_verdict`` a notebook published, D_det's first.
+
+    The evidence is what the notebook published beside it under the same set's name with
+    ``margin_kept`` in it (its mean over seeds and the interval's ends), in words; "" if nothing."""
+    out = []
+    for key in sorted((k for k in values if k.endswith("_verdict")), key=lambda k: (not k.startswith("D_det"), k)):
+        record = values[key] if isinstance(values[key], dict) else {"value": values[key]}
+        stem = key[: -len("_verdict")]
+        near = {k[len(stem) + 1:]: v for k, v in values.items() if k.startswith(f"{stem}_") and "margin_kept" in k
+                and isinstance(v, dict)}
+        mean = next((v for k, v in near.items() if k.endswith("margin_kept_mean")), None)
+        low = next((v for k, v in near.items() if k.endswith("margin_kept_low")), None)
+        high = next((v for k, v in near.items() if k.endswith("margin_kept_high")), None)
+        evidence = []
+        if mean:
+            evidence.append(f"margin kept {format_value(mean.get('value'), 'number')} (mean over seeds)")
+        if low and high:
+            evidence.append(f"interval {format_value(low.get('value'), 'number')} to "
+                            f"{format_value(high.get('value'), 'number')}")
+        out.append((key, str(record.get("value")), ", ".join(evidence)))
+    return out

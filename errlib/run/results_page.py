@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from ..core.data import REPO_ROOT
-from .render import format_mean_sd, format_value, kind_of, label, over_seeds
+from .render import format_mean_sd, format_value, label, over_seeds, recorded_kind, verdicts_in
 
 RESULTS = REPO_ROOT / "docs" / "results.json"
 PAGE = REPO_ROOT / "docs" / "results.md"
@@ -94,14 +94,12 @@ def headline_table(doc: Dict[str, Any]) -> List[str]:
 
 
 def verdicts(doc: Dict[str, Any]) -> List[str]:
-    """A bullet per ``*_verdict`` value any notebook published (D_det's first), with what it carries."""
-    found = {k: v for nb in doc.get("notebooks", {}) for k, v in _values(doc, nb).items() if k.endswith("_verdict")}
+    """A bullet per ``*_verdict`` value any notebook published (D_det's first), with the margin kept
+    and its interval where the notebook published them; nothing here decides a verdict."""
     lines = []
-    for key in sorted(found, key=lambda k: (not k.startswith("D_det"), k)):
-        record = found[key] if isinstance(found[key], dict) else {"value": found[key]}
-        extra = [f"{label(k)}: {format_value(v, 'fraction' if 'margin' in k else 'number')}"
-                 for k, v in record.items() if k not in ("value", "kind", "headline")]
-        lines.append(f"- **{label(key)}: {record.get('value')}**" + (f" ({'; '.join(extra)})" if extra else ""))
+    for nb in doc.get("notebooks", {}):
+        for key, verdict, evidence in verdicts_in(_values(doc, nb)):
+            lines.append(f"- **{label(key)}: `{verdict}`** ({nb}{', ' + evidence if evidence else ''})")
     return lines
 
 
@@ -125,13 +123,13 @@ def readme_block(doc: Dict[str, Any]) -> str:
     return "\n".join(lines + [""] + headline_table(doc) + ["", END])
 
 
-def _value_row(nb: str, values: Dict[str, Any], key: str) -> Optional[str]:
+def _value_row(values: Dict[str, Any], key: str) -> Optional[str]:
     """One published value as a table row: a mean with its sd over seeds (and the paper's number when
     its per-seed value carries one), a one-seed value marked so; None for what the page leaves out:
     sds (beside their means), tables, verdicts (listed first) and headline copies of a mean."""
     record = values[key]
-    kind = kind_of(f"{nb}: {key}", record) if isinstance(record, dict) else "table"
-    if kind == "table" or key.endswith(("_sd", "_verdict")):
+    kind = recorded_kind(record)
+    if not isinstance(record, dict) or kind == "table" or key.endswith(("_sd", "_verdict")):
         return None
     mean = values.get(f"{key}_mean")
     if isinstance(mean, dict) and mean.get("value") == record.get("value"):
@@ -155,7 +153,7 @@ def _notebook_tables(doc: Dict[str, Any]) -> List[str]:
             lines.append(f"No values recorded (status: {entry.get('status', 'not run')}).")
             continue
         lines += ["| quantity | ours | paper | key in results.json |", "|---|---|---|---|"]
-        lines += [row for row in (_value_row(nb, values, key) for key in values) if row]
+        lines += [row for row in (_value_row(values, key) for key in values) if row]
     return lines
 
 

@@ -28,7 +28,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from ..stages.cache import runs_root
 from ..stages.config import add_profile_argument
 from ..core.data import REPO_ROOT
-from .render import format_mean_sd, format_value, label, over_seeds
+from .render import format_mean_sd, format_value, label, over_seeds, verdicts_in
 
 # The GitHub owner/name the course is published under, for the "Open in Colab" badges and
 # the Colab setup cell of every notebook. A placeholder until the repository is public:
@@ -57,13 +57,10 @@ def _fmt(v: Any, kind: str) -> str:
 
 
 def verdict_lines(values: Dict[str, Any]) -> List[str]:
-    """HTML lines for any ``*_verdict`` value a notebook published (D_det's first): shown before numbers."""
-    keys = sorted((k for k in values if k.endswith("_verdict")), key=lambda k: (not k.startswith("D_det"), k))
-    out = []
-    for k in keys:
-        v = values[k] if isinstance(values[k], dict) else {"value": values[k]}
-        out.append(f"<span class=verdict>{html.escape(label(k))}: <b>{html.escape(str(v.get('value')))}</b></span>")
-    return out
+    """HTML lines for any ``*_verdict`` value a notebook published (D_det's first), shown before numbers."""
+    return [f"<span class=verdict>{html.escape(label(key))}: <b>{html.escape(verdict)}</b>"
+            + (f" <span class=ref>({html.escape(evidence)})</span>" if evidence else "") + "</span>"
+            for key, verdict, evidence in verdicts_in(values)]
 
 
 def headline_numbers(values: Dict[str, Any]) -> List[str]:

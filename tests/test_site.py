@@ -123,3 +123,4 @@ def test_index_reads_as_a_results_page_verdict_first_means_beside_the_paper(tmp_
     assert row.count("85.3%") == 1, "the mean is shown once, not again as its own headline"
     assert "D_rand student, clean test accuracy" in row and "_clean_test_acc" not in row
     assert row.index("cannot_tell") < row.index("85.3%"), "the verdict comes first"
+    assert text.index("<h2>Verdicts</h2>") < text.index("<table>"), "and heads the page"

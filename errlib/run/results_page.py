@@ -48,6 +48,8 @@ HEADLINE = (
     ("D_det, random subset of the same size", "04_measure", "D_det_random_subset_student_clean_test_acc"),
     ("D_rand, judge-constrained attack", "04_measure", "D_rand_constrained_student_clean_test_acc"),
     ("D_det, judge-constrained attack", "04_measure", "D_det_constrained_student_clean_test_acc"),
+    ("D_rand, plain attack on those same rows", "04_measure", "D_rand_same_rows_student_clean_test_acc"),
+    ("D_det, plain attack on those same rows", "04_measure", "D_det_same_rows_student_clean_test_acc"),
     ("chance", "04_measure", "chance"),
     ("Part II: student on a weak teacher's wrong labels only", "05_wrong_labels", "D_wrong_student_clean_test_acc"),
     ("Part II: the same images, random wrong labels", "05_wrong_labels",

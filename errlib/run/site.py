@@ -124,6 +124,8 @@ def write_index(out_dir: Path, doc: Dict[str, Any]) -> Path:
               if (out_dir / name).exists()]
     extras += [_link(out_dir, REPO_ROOT / "docs" / name, f"docs/{name}") for name in ("reference.md", "instructor.md")
                if (REPO_ROOT / "docs" / name).exists()]
+    verdicts = [line for stem in sorted(entries) for line in verdict_lines(entries[stem].get("values") or {})]
+    verdict_block = f"<h2>Verdicts</h2><p>{''.join(verdicts)}</p>" if verdicts else ""
     total = doc.get("course_seconds", doc.get("seconds_all_notebooks"))
     body = f"""<!doctype html><html><head><meta charset="utf-8">
 <title>errlib course run: profile {html.escape(str(doc.get('profile')))}</title><style>{_STYLE}</style></head><body>
@@ -134,6 +136,7 @@ Part III (07-08) tries to break the effect with controls. Each notebook's verdic
 numbers, as mean ± sd over seeds where it ran several; "paper" is the number in the paper (or Wallace's
 response) beside ours, from another dataset and model: see docs/reference.md.</p>
 <p>{' · '.join(extras)}</p>
+{verdict_block}
 <table><tr><th>#</th><th>part</th><th>notebook (executed copy)</th><th>status</th><th>time</th>
 <th>headline numbers</th></tr>
 {rows}

@@ -33,6 +33,8 @@ PAGE = REPO_ROOT / "docs" / "results.md"
 README = REPO_ROOT / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 COMMAND = "python -m errlib.run.results_page"
+PROFILE_NOTES = {"smoke": "The smoke profile checks the machinery on tiny subsets: its numbers are noisy and "
+                           "are not the course's evidence."}
 NO_VERDICT = "This run recorded no verdict (a notebook's `*_verdict` value, such as `D_det_verdict`)."
 
 # The headline table: (what a reader is told, the notebook that published it, its results key).
@@ -112,9 +114,11 @@ def provenance(doc: Dict[str, Any]) -> str:
     env = env if isinstance(env, dict) else {}
     where = ", ".join(str(x) for x in (machine.get("processor"), f"{doc['cores']} cores" if doc.get("cores") else None,
                                        env.get("device"), env.get("gpu")) if x)
-    return (f"Profile `{doc.get('profile', '?')}`, commit `{doc.get('commit') or 'not recorded'}`, "
-            f"{doc.get('date') or 'date not recorded'}, {where or 'machine not recorded'}; "
-            f"course wall clock {format_value(doc.get('course_seconds'), 'seconds')}.")
+    params = ", ".join(f"{k}={v}" for k, v in sorted((doc.get("parameters") or {}).items()))
+    text = (f"Profile `{doc.get('profile', '?')}`{f' with `{params}`' if params else ''}, commit "
+            f"`{doc.get('commit') or 'not recorded'}`, {doc.get('date') or 'date not recorded'}, "
+            f"{where or 'machine not recorded'}; course wall clock {format_value(doc.get('course_seconds'), 'seconds')}.")
+    return text + (" " + PROFILE_NOTES[doc.get("profile")] if doc.get("profile") in PROFILE_NOTES else "")
 
 
 def readme_block(doc: Dict[str, Any]) -> str:

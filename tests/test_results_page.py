@@ -34,11 +34,18 @@ def test_the_recorded_run_says_where_its_numbers_came_from():
     assert rp.headline_rows(doc), "the recorded run has no headline number"
 
 
-def test_the_readme_holds_no_number_outside_the_generated_block():
-    text = rp.README.read_text(encoding="utf-8")
-    outside = text.split(rp.START)[0] + text.split(rp.END)[1]
-    typed = re.findall(r"\d+(?:\.\d+)?\s*%|±\s*\d|\b\d+(?:\.\d+)?\s*(?:s|min|minutes|seconds)\b", outside)
-    assert not typed, f"numbers typed into the README by hand: {typed}"
+TYPED = re.compile(r"\d+(?:\.\d+)?\s*%|±\s*\d|\b\d+(?:\.\d+)?\s*(?:s|min|minutes|seconds|hours)\b")
+
+
+@pytest.mark.parametrize("name", ["README.md", "docs/guide.md"])
+def test_no_measured_number_is_typed_outside_the_generated_block(name):
+    text = (rp.REPO_ROOT / name).read_text(encoding="utf-8")
+    outside = text.split(rp.START)[0] + text.split(rp.END)[1] if rp.START in text else text
+    assert not TYPED.findall(outside), f"numbers typed into {name} by hand: {TYPED.findall(outside)}"
+
+
+def test_the_typed_number_check_sees_one():
+    assert TYPED.findall("cold in 28.6 min, D_rand 85.3% ± 6.5, 1,714 s") == ["28.6 min", "85.3%", "± 6", "714 s"]
 
 
 def test_headline_sets_the_mean_over_seeds_beside_the_papers_number():

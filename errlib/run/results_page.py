@@ -180,14 +180,16 @@ def _environment(doc: Dict[str, Any]) -> List[str]:
 
 def _run_time(doc: Dict[str, Any]) -> List[str]:
     lines = ["", "## Run time", "",
-             f"Wall clock {format_value(doc.get('course_seconds'), 'seconds')}, CPU busy "
-             f"{format_value(doc.get('cpu_utilisation'), 'fraction')} of {doc.get('cores', '—')} cores; the notebooks "
-             f"alone {format_value(doc.get('seconds_all_notebooks'), 'seconds')}.", "",
-             "| task | status | seconds | peak memory (MiB) |", "|---|---|---|---|"]
+             f"The `run` command that wrote this file took {format_value(doc.get('course_seconds'), 'seconds')} "
+             f"wall clock, CPU busy {format_value(doc.get('cpu_utilisation'), 'fraction')} of {doc.get('cores', '—')} "
+             f"cores. Each task's seconds were measured when it ran: a rerun skips finished notebooks, so its wall "
+             f"clock can be less than the notebooks' sum, {format_value(doc.get('seconds_all_notebooks'), 'seconds')}.",
+             "",
+             "| task | status | time | peak memory (MiB) |", "|---|---|---|---|"]
     for group in ("notebooks", "ahead"):
         for name, entry in doc.get(group, {}).items():
             lines.append(f"| {'' if group == 'notebooks' else 'ahead: '}{name} | {entry.get('status')} | "
-                         f"{format_value(entry.get('seconds'), 'number')} | "
+                         f"{format_value(entry.get('seconds'), 'seconds')} | "
                          f"{format_value(entry.get('peak_memory_mb'), 'number')} |")
     return lines
 

@@ -8,7 +8,7 @@ SWEEP_STAMP := $(VENV)/.installed-sweep
 JOBS    ?=
 SEEDS   ?=
 
-.PHONY: setup course test test-all bench clean-runs notebooks slides
+.PHONY: setup course test test-all bench clean-runs notebooks slides results-page
 
 # The virtual environment, rebuilt only when requirements.txt or pyproject.toml change.
 $(STAMP): requirements.txt pyproject.toml
@@ -60,3 +60,8 @@ notebooks: $(STAMP)
 slides: $(STAMP)
 	$(PY) -c "import importlib.util as u; raise SystemExit(u.find_spec('sphinx_revealjs') is None)" || $(PY) -m pip install --no-deps -r requirements-slides.txt
 	$(PY) -m errlib.run.site slides --profile $(PROFILE)
+
+# docs/results.md and the README's headline table, rendered from the recorded run docs/results.json;
+# RUN=<a course run's results.json> records that run there first (docs/guide.md, "Recording a run").
+results-page: $(STAMP)
+	$(PY) -m errlib.run.results_page $(if $(RUN),--record $(RUN))

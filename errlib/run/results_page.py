@@ -88,9 +88,12 @@ def headline_rows(doc: Dict[str, Any]) -> List[Dict[str, Any]]:
 
 def headline_table(doc: Dict[str, Any]) -> List[str]:
     """The headline table in Markdown: ours (mean ± sd over seeds) beside the paper's number."""
+    rows = headline_rows(doc)
+    if not rows:
+        return ["This run recorded none of the headline numbers (notebooks 04 and 05 did not run or failed)."]
     lines = ["| clean test accuracy, unless the row says otherwise | ours: mean ± sd | seeds | paper | paper's setting |",
              "|---|---|---|---|---|"]
-    for r in headline_rows(doc):
+    for r in rows:
         paper = format_value(r["reference"], r["kind"]) if r.get("reference") is not None else ""
         seeds = r["n"] if (r["n"] or 0) > 1 else "—"
         lines.append(f"| {r['words']} | {format_mean_sd(r)} | {seeds} | {paper} | {r.get('source', '')} |")

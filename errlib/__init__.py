@@ -9,8 +9,8 @@ Four sub-packages, each importing only from the ones before it (``tests/test_lay
 - :mod:`errlib.stages`: the science as cached stages built from core: ``cache`` (with its keys'
   ``identity``: settings, upstream keys and the code of core and stages), ``kinds`` (what each
   published value is: fraction, count, ...), ``report`` (a notebook saving its values with their
-  kinds), ``config`` (with ``params``, a notebook's parameters
-  cell), ``errsets``, ``pipeline`` (Part I and the stage toolkit), ``leakage``,
+  kinds), ``config`` (with ``params``, a notebook's parameters cell), ``errsets``, ``pipeline``
+  (Part I and the stage toolkit), ``leakage``,
   ``constrained_sets`` (judge-constrained sets and the second judge), ``wallace`` (Part II),
   ``controls``, ``toy``, ``reference``, ``planted`` (the positive control).
 - :mod:`errlib.teach`: what a learner sees besides numbers: ``plotting``, ``toy_plots``,

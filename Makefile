@@ -8,7 +8,7 @@ SWEEP_STAMP := $(VENV)/.installed-sweep
 JOBS    ?=
 SEEDS   ?=
 
-.PHONY: setup course test test-all bench clean-runs notebooks slides
+.PHONY: setup course test test-all bench clean-runs notebooks slides results-page
 
 # The virtual environment, rebuilt only when requirements.txt or pyproject.toml change.
 $(STAMP): requirements.txt pyproject.toml
@@ -26,8 +26,8 @@ $(SWEEP_STAMP): $(STAMP) requirements-sweep.txt
 # Run the course notebooks (papermill) on a profile: make course PROFILE=smoke|default|full [JOBS=N] [SEEDS=N]
 # (one task table: notebooks and the stage calls ahead of them, by their dependencies, up to
 # JOBS processes of one thread each, default one per core; JOBS=1 runs one at a time).
-# SEEDS=1: notebooks 04 and 05 report one seed instead of the profile's three (a class with a
-# time budget; README), into <runs>/course/<profile>-seeds<N>/ so the two runs never mix.
+# SEEDS=1: n_seeds=1 for every notebook that declares it (04, 05, 08) instead of the profile's (a class with a
+# time budget; docs/guide.md), into <runs>/course/<profile>-seeds<N>/ so the two runs never mix.
 course: $(STAMP)
 	$(PY) -m errlib.run.course run --profile $(PROFILE) $(if $(JOBS),--jobs $(JOBS)) \
 		$(if $(SEEDS),-p n_seeds $(SEEDS) --out $${ERRLIB_RUNS:-data/runs}/course/$(PROFILE)-seeds$(SEEDS))
@@ -60,3 +60,8 @@ notebooks: $(STAMP)
 slides: $(STAMP)
 	$(PY) -c "import importlib.util as u; raise SystemExit(u.find_spec('sphinx_revealjs') is None)" || $(PY) -m pip install --no-deps -r requirements-slides.txt
 	$(PY) -m errlib.run.site slides --profile $(PROFILE)
+
+# docs/results.md and the README's headline table, rendered from the recorded run docs/results.json;
+# RUN=<a course run's results.json> records that run there first (docs/guide.md, "Recording a run").
+results-page: $(STAMP)
+	$(PY) -m errlib.run.results_page $(if $(RUN),--record $(RUN))

@@ -53,7 +53,7 @@
 # first notebook.
 #
 # **Time.** Running it: about a minute on a laptop CPU (default profile), seconds once
-# cached; the README's course table has the measured times. Studying it: about 20 minutes,
+# cached; docs/results.md has the recorded run's times. Studying it: about 20 minutes,
 # plus 15 for the exercises.
 #
 # **Sources.** The course's own reference, [`docs/reference.md`](../docs/reference.md) (§1

@@ -58,8 +58,8 @@
 # it). Gradients with `torch.autograd`; the $L_2$ norm of a tensor.
 #
 # **Time.** Running it: a few minutes on a laptop CPU (default profile; the two attacks are
-# most of it, then the robust judge's adversarial training), seconds once cached; the
-# README's course table has the measured times. Studying it: about 30 minutes, plus 20 for the exercises.
+# most of it, then the robust judge's adversarial training), seconds once cached;
+# docs/results.md has the recorded run's times. Studying it: about 30 minutes, plus 20 for the exercises.
 #
 # **Sources.** The course's own reference, [`docs/reference.md`](../docs/reference.md)
 # (§2.1-2.3 the construction and the attack, §9 leakage); the paper, Ilyas et al. 2019,

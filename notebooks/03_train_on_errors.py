@@ -58,7 +58,7 @@
 # them). What overfitting and generalisation mean.
 #
 # **Time.** Running it: a minute or two on a laptop CPU (default profile), seconds once
-# cached; the README's course table has the measured times. Studying it: about 20 minutes, plus 15 for the exercises.
+# cached; docs/results.md has the recorded run's times. Studying it: about 20 minutes, plus 15 for the exercises.
 #
 # **Sources.** The course's own reference, [`docs/reference.md`](../docs/reference.md) (§2.1
 # and §2.4 training on D_rand / D_det, §6 what reproductions teach); the paper, Ilyas et al.

@@ -62,7 +62,7 @@
 # reuses notebook 01's MNIST source model (rebuilt if missing).
 #
 # **Time.** Running it: a few minutes on a laptop CPU once notebook 01 has trained the MNIST
-# source model (default profile), seconds once cached; the README's course table has the
+# source model (default profile), seconds once cached; docs/results.md has the recorded run's
 # measured times. Studying it:
 # about 30 minutes, plus 15 for the exercises.
 #

@@ -52,7 +52,7 @@
 # needs to be cached: the toy builds everything in seconds.
 #
 # **Time.** Running it: well under a minute on a laptop CPU (default profile), seconds once
-# cached; the README's course table has the measured times. Studying it: about 20 minutes,
+# cached; docs/results.md has the recorded run's times. Studying it: about 20 minutes,
 # plus 15 for the exercises.
 #
 # **Sources.** The course's own reference, [`docs/reference.md`](../docs/reference.md) (§3.2

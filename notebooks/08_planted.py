@@ -22,15 +22,16 @@
 # **Question.** Notebooks 04 and 07 remove robust-feature leakage from D_det in two ways: a
 # *filter* keeps only the rows a robust judge still reads as $y$, and a *constrained attack*
 # fools the source while holding the judge's reading where it was on the clean image. If a
-# D_det student trained after either control lands at chance on MNIST, is that because
-# MNIST's D_det carries no non-robust effect, or because the control destroys such an effect
-# even where it exists? A control is evidence only if it **keeps an effect that is really
+# D_det student trained after either control loses its margin above chance, is that because
+# there was no non-robust effect, or because the control destroys such an effect even where
+# it exists? A control is evidence only if it **keeps an effect that is really
 # there**. So we build data where the effect is there by construction, run the same pipeline,
 # and measure how much of the known effect each control keeps.
 #
-# **What each outcome would mean.** A control that keeps most of the planted effect can be
-# trusted when it removes the MNIST one. A control that removes the planted effect too
-# removes effects whether or not they exist, and a student at chance after it says little.
+# **What each outcome would mean.** A control that keeps most of the planted effect is able
+# to keep a real effect, so when it does not, the test could have said "yes". A control that
+# removes the planted effect too removes effects whether or not they exist, and a student at
+# chance after it says little.
 #
 # | | |
 # |---|---|
@@ -45,7 +46,7 @@
 #   §2; Ilyas et al. 2019 §4), and check that a model really uses the non-robust ones by
 #   replacing each part with noise;
 # - explain why a control needs a positive control, and measure a control by the share of a
-#   known effect's margin above chance that it keeps;
+#   known effect's margin above chance that it keeps (the margin kept);
 # - tell apart the two ways of removing leakage (filtering rows, constraining the attack) and
 #   the two choices of iterate in the constrained attack (`best`, `first`).
 #
@@ -163,8 +164,9 @@ print(f"error sets: targeted L2 PGD, eps {planted.EPS:g}, {planted.STEPS} steps;
 # | constrained orthogonal/best, /first | all | each step orthogonal to the gradient of the judge's log-probability of its clean answer |
 # | constrained kl/best lam=1 | all | a ten times lighter KL term |
 #
-# *Effect kept* = (student − chance) / (unfiltered D_det student − chance), per seed: 100%
-# keeps the whole known effect, 0% takes it to chance.
+# *Margin kept* = (student − chance) / (unfiltered D_det student − chance), per seed, the same
+# paired measure as notebook 04's (`errlib.stages.verdict.margin_kept`): 100% keeps the whole
+# known effect, 0% takes it to chance.
 
 # %% [markdown]
 # **Predict first.** Before running the next cell, guess how much of the known D_det effect
@@ -220,14 +222,14 @@ display(Markdown(f"Over {len(seeds)} seed(s), mean ± sd (chance {100 * chance:.
 # %%
 names = list(runs[0]["rows"])
 lines = ["| student | rows | fools source (%) | judge reads y (%) | grader reads y / t (%) | mean ‖δ‖ | "
-         "clean acc (%) | answers y+1 (%) | robust dims → noise (%) | effect kept (%) |",
+         "clean acc (%) | answers y+1 (%) | robust dims → noise (%) | margin kept (%) |",
          "|---|---|---|---|---|---|---|---|---|---|"]
 for n in names:
     r = S[n]
     lines.append(f"| {n} | {r['rows']['mean']:.0f} | {pm(r['attack_success'])} | {pm(r['judge_reads_y'])} | "
                  f"{pm(r['grader_reads_y'])} / {pm(r['grader_reads_t'])} | {pm(r['mean_norm'], pct=False)} | "
                  f"{pm(r['clean_acc'])} | {pm(r['y_plus_1_share'])} | {pm(r['robust_noise_acc'])} | "
-                 f"{pm(r['kept_margin'])} |")
+                 f"{pm(r['margin_kept'])} |")
 display(Markdown("\n".join(lines)))
 print(f"{len(seeds)} seed(s) in {seconds:.0f} s")
 
@@ -266,14 +268,14 @@ plt.show()
 for label, guess in my_guess_kept.items():
     key = f"D_det {label}"
     if key in S:
-        exercises.compare_prediction(f"{label}: effect kept", guess, S[key]["kept_margin"]["mean"])
+        exercises.compare_prediction(f"{label}: margin kept", guess, S[key]["margin_kept"]["mean"])
 
 # %% [markdown]
 # ## Check and record
 
 # %%
 default_name = "D_det " + planted.constraint_name(*planted.DEFAULT_CONSTRAINT)
-kept = {n[len("D_det "):]: S[n]["kept_margin"]["mean"] for n in names if n.startswith("D_det ")}
+kept = {n[len("D_det "):]: S[n]["margin_kept"]["mean"] for n in names if n.startswith("D_det ")}
 effect = d["clean_acc"]["mean"]
 assert all(r["rows"][default_name]["rows"] == r["rows"]["D_det"]["rows"] for r in runs), "a constraint dropped rows"
 if cfg.profile == "smoke":
@@ -295,9 +297,11 @@ for n in names:
     slug = n.replace(" constrained ", " constrained_").replace("/", "_").replace(" lam=", "_lam").replace(" ", "_")
     put(f"planted_{slug}_student_clean_test_acc", S[n]["clean_acc"])
     if n != n.split(" ")[0]:
-        put(f"planted_{slug}_effect_kept", S[n]["kept_margin"], kind="number")
+        put(f"planted_{slug}_margin_kept", S[n]["margin_kept"], kind="number")
 put("planted_D_det_constrained_student_clean_test_acc", S[default_name]["clean_acc"])
-put("planted_D_det_constrained_effect_kept", S[default_name]["kept_margin"], kind="number")
+put("planted_D_det_constrained_margin_kept", S[default_name]["margin_kept"], kind="number")
+values["planted_D_det_constrained_margin_kept"].update(low=S[default_name]["margin_kept"]["low"],
+                                                       high=S[default_name]["margin_kept"]["high"], headline=True)
 put("planted_D_det_student_robust_noise_acc", d["robust_noise_acc"])
 put("planted_D_det_student_nonrobust_noise_y_plus_1_share", d["nonrobust_noise_y_plus_1"])
 put("planted_D_det_constrained_grader_reads_original", S[default_name]["grader_reads_y"])
@@ -337,8 +341,10 @@ if "constrained kl/first" in kept:
                  f"on the clean point keeps {share(kept['constrained kl/best'])} (KL) and "
                  f"{share(kept['constrained orthogonal/best'])} (orthogonal); keeping the *first* iterate that fools "
                  f"the source keeps {share(kept['constrained kl/first'])} and {share(kept['constrained orthogonal/first'])}. "
-                 f"The first fooling iterate sits just across the source's boundary and carries the weakest target "
-                 f"features. The constraint that kept the most here is **{best_rule}**.")
+                 + ("The first fooling iterate, just across the source's boundary, keeps less here, as an iterate "
+                    "with weaker target features would. " if kept['constrained kl/first'] < kept['constrained kl/best']
+                    else "The first fooling iterate keeps at least as much here. ")
+                 + f"The constraint that kept the most here is **{best_rule}**.")
 other_lams = [k for k in kept if k.startswith("constrained kl/best lam=")]
 default_label = planted.constraint_name(*planted.DEFAULT_CONSTRAINT)
 if other_lams:
@@ -346,33 +352,28 @@ if other_lams:
                  + "; ".join(f"{k.split(' ')[-1]} keeps {share(kept[k])}" for k in other_lams)
                  + f", against {share(kept[default_label])} at λ = {planted.LAM:g}. With `keep='best'` a light term lets "
                  "the path cross the judge's boundary early, and the row then keeps an earlier, weaker iterate.")
-lines.append(f"- **The course's constraint** ({planted.constraint_name(*planted.DEFAULT_CONSTRAINT)}) keeps "
-             f"{share(kept[planted.constraint_name(*planted.DEFAULT_CONSTRAINT)])}: "
-             + ("at least half the known margin, the target." if half[planted.constraint_name(*planted.DEFAULT_CONSTRAINT)]
-                else "*less than half* the known margin.")
+c_name = planted.constraint_name(*planted.DEFAULT_CONSTRAINT)
+c_kept = S[default_name]["margin_kept"]
+lost_robust = S[default_name]["robust_noise_acc"]["mean"] < d["robust_noise_acc"]["mean"] - 0.02
+lines.append(f"- **The course's constraint** ({c_name}, the one notebook 04 uses) keeps {share(c_kept['mean'])} of the "
+             f"known margin (95% interval over seeds {share(c_kept['low'])} to {share(c_kept['high'])}): "
+             + ("above the 50% that notebook 04's rule asks of a surviving effect, so on this data the rule could "
+                "answer 'survives' for a real effect." if c_kept["low"] > 0.5 else
+                "not clearly above the 50% that notebook 04's rule asks, so on this data even a real effect could "
+                "come out as 'cannot tell'.")
              + f" Its student is {pm(S[default_name]['robust_noise_acc'])}% right with the robust part replaced by "
-             f"noise (the unfiltered student: {pm(d['robust_noise_acc'])}%), so what it loses is non-robust signal. A "
-             f"likely reason: the judge still reads some of the non-robust part ({pm(M['judge_robust_noise_acc'])}% right "
-             f"with its robust part replaced by noise, chance {100 * chance:.0f}%), and the constraint resists moving "
-             "what the judge reads.")
-ok_controls = [k for k in ("filtered", planted.constraint_name(*planted.DEFAULT_CONSTRAINT)) if half[k]]
-if len(ok_controls) == 2:
-    mnist = ("Both controls pass this positive control, so a filtered or constrained MNIST D_det student at "
-             "chance is real evidence that MNIST's D_det carries no non-robust effect that beats its robust "
-             "features, not an artifact of the control, provided the MNIST judge ignores the non-robust "
-             "patterns at least as well as this one.")
-elif ok_controls:
-    mnist = (f"Only the {ok_controls[0]} control passes; trust that one's MNIST verdict, and read a student at chance "
-             "after the other as weak evidence.")
-else:
-    mnist = ("Neither control keeps half of an effect that is really there, so a filtered or constrained MNIST D_det "
-             "student at chance cannot tell 'no effect' from 'a control that removes effects'; the MNIST verdict "
-             "must then rest on D_rand and D_other.")
+             f"noise (the unfiltered student: {pm(d['robust_noise_acc'])}%)"
+             + ("; it loses accuracy there too, so part of what the constraint removes is non-robust signal. "
+                if lost_robust else "; it keeps that accuracy, so the constraint left the non-robust signal it reads. ")
+             + f"The judge itself is {pm(M['judge_robust_noise_acc'])}% right with its robust part replaced by noise "
+             f"(chance {100 * chance:.0f}%): whatever it reads of the non-robust part, the constraint resists moving.")
+lines.append("- **What this does and does not show.** These numbers say how much of a *known* margin each control "
+             "keeps on planted data, and how many rows the filter drops there. They say nothing about whether "
+             "MNIST's D_det has a non-robust effect: that is notebook 04's question, answered by its rule.")
 ceiling = [n for n in ("D_rand", "D_other") if S[n]["clean_acc"]["mean"] >= 0.98]
 if ceiling:
     lines.append(f"- **{' and '.join(ceiling)}** students sit at the ceiling here (every control keeps them near "
                  "100%), so on this data only D_det tells the controls apart.")
-lines.append(f"- **For the MNIST verdict (notebooks 04, 07).** {mnist}")
 display(Markdown("\n".join(lines)))
 
 # %% [markdown]
@@ -421,10 +422,10 @@ display(Markdown("\n".join(lines)))
 #   really there: a **positive control**.
 # - Planted data make the effect known: robust features far apart but noisy, non-robust
 #   features close but clean. Replacing each part with noise shows which one a student uses.
-# - The measured share of the known effect that each control keeps decides which MNIST
-#   verdict can be trusted (the rendered "What it means" above).
-# - In a constrained attack, which iterate a row keeps matters as much as the constraint: the
-#   first iterate that fools the source carries the weakest target features.
+# - The margin kept of a known effect says what each control can keep when the effect is
+#   there; notebook 04's rule asks a real effect to keep more than half.
+# - In a constrained attack, which iterate a row keeps is a choice as large as the
+#   constraint: compare the best and the first iterate in the table.
 #
 # ### Check your understanding
 # **1. Why score the D_det student with the robust part replaced by noise?**
@@ -445,7 +446,7 @@ display(Markdown("\n".join(lines)))
 #
 # </details>
 #
-# **3. Why is "effect kept" measured against the margin above chance rather than against the
+# **3. Why is the margin kept measured against the margin above chance rather than against the
 # raw accuracy?**
 #
 # <details><summary>Answer</summary>

@@ -1,5 +1,5 @@
 """Tiny notebooks for the runner's tests: a parameters cell, a heading, and a cell that records what
-its kernel saw (parameters, environment, start and end time) through errlib.run.report.save_results."""
+its kernel saw (parameters, environment, start and end time) through errlib.stages.report.save_results."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,7 +9,7 @@ import nbformat
 BODY = '''
 import os, time, types
 import torch
-import errlib.stages.cache, errlib.run.report
+import errlib.stages.cache, errlib.stages.report
 t_start = time.time()
 if eps < 0:
     raise ValueError(f"eps must be >= 0, got {eps}")
@@ -24,7 +24,7 @@ env = {k: os.environ.get(k) for k in ("ERRLIB_PROFILE", "ERRLIB_RESULTS", "ERRLI
                                      "OMP_WAIT_POLICY", "MALLOC_TRIM_THRESHOLD_")}
 env["torch_threads"] = torch.get_num_threads()
 cfg = types.SimpleNamespace(profile=profile)
-R = errlib.run.report
+R = errlib.stages.report
 R.save_results(NAME, cfg, {"student_acc": R.fraction(0.5 + eps / 100, headline=True), "mean_norm": R.norm(0.1 * eps),
                            "other_share": R.fraction(0.25), "n_rows": R.count(3), "start": R.seconds(t_start),
                            "end": R.seconds(time.time())},

@@ -100,11 +100,11 @@ def test_without_data_the_course_prints_the_data_not_found_error(tmp_path):
 
 
 def test_the_task_table_names_real_notebooks_and_waits_only_for_earlier_ones(tmp_path):
-    from errlib.run.tasks import CourseTable, course_table
+    from errlib.run.tasks import course_table
 
     nbs = {p.name[:2]: p.stem for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")}
     runs = {n: (stem, None) for n, stem in nbs.items()}
-    table = course_table(CourseTable("smoke", runs, {n: {} for n in nbs}, tmp_path))
+    table = course_table("smoke", runs, {n: {} for n in nbs}, tmp_path)
     listed = {t.name for t in table}
     assert set(nbs.values()) <= listed, "every course notebook has a row"
     for t in table:

@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from errlib.run.course import run_course
-from errlib.run.tasks import Task, make_executor, run_call, run_tasks, task_env
+from errlib.run.tasks import task_env
 from errlib.stages.config import resolve
+from errlib.stages.executor import Task, make_executor, run_call, run_tasks
+from errlib.stages.pipeline import get_source
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("isolated_env")]
-SOURCE = "errlib.stages.pipeline:get_source"
 
 
 def _payloads(runs: Path):
@@ -38,7 +39,7 @@ def test_a_stage_built_alone_equals_the_same_stage_built_beside_another(tmp_path
 
     def call(runs: Path, config, name):
         env = dict(task_env(tmp_path / "results", "smoke"), ERRLIB_RUNS=str(runs))
-        return Task(name, (), functools.partial(run_call, SOURCE, config, env, tmp_path / f"{name}.log"))
+        return Task(name, (), functools.partial(run_call, get_source, config, env, tmp_path / f"{name}.log"))
 
     with make_executor(1) as ex:  # one process, nothing beside it
         alone = run_tasks([call(tmp_path / "alone", cfg, "alone")], ex, 1)

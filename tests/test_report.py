@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from errlib import report
+from errlib.run import render
 from errlib.stages import kinds
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
@@ -56,12 +57,12 @@ def test_report_formats_by_the_declared_kind_never_by_range_or_name(tmp_path, mo
                               "y_plus_1": "fraction", "n_acc": "norm", "per_seed": "table"}
     assert saved["values"]["student_acc"] == {"value": 0.481, "kind": "fraction", "reference": 0.633}
     assert saved["values"]["per_seed"]["value"][1]["student_acc"] == {"value": 0.5, "kind": "fraction"}
-    md = report.render_report({"profile": "smoke", "notebooks": {"02_x": dict(saved, status="ok")}})
+    md = render.render_report({"profile": "smoke", "notebooks": {"02_x": dict(saved, status="ok")}})
     assert "| mean_perturbation_norm | 0.48 |" in md and "48%" not in md and "48.0%" not in md
     assert "| student_acc | 48.1% | 63.3% |" in md and "| images | 1,000 |" in md and "| y_plus_1 | 20.0% |" in md
     assert "| n_acc | 0.3 |" in md, "a name ending in _acc is formatted by its kind, a norm"
     assert "| per_seed | 2 rows (in results.json) |" in md
-    assert report.format_value(12.34, "seconds") == "12.3 s"
+    assert render.format_value(12.34, "seconds") == "12.3 s"
 
 
 def test_results_record_the_environment_their_numbers_came_from(tmp_path, monkeypatch):

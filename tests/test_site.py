@@ -103,3 +103,24 @@ def test_colab_badge_and_setup_cell(src):
     assert url in text, f"{src.name}: no Open-in-Colab badge for {url}"
     assert '"google.colab" in sys.modules' in text, f"{src.name}: no Colab setup cell"
     assert f'"{site.GITHUB_REPO}"' in text, f"{src.name}: the setup cell must clone {site.GITHUB_REPO}"
+
+
+def test_index_reads_as_a_results_page_verdict_first_means_beside_the_paper(tmp_path):
+    """04 publishes seed 0's value with the paper's number and the mean over seeds apart; the page
+    sets the mean ± sd beside the paper's number, in words, after any verdict."""
+    frac = lambda v, **kw: dict(value=v, kind="fraction", **kw)  # noqa: E731
+    values = {"D_det_verdict": {"value": "cannot_tell", "kind": "number"},
+              "D_rand_clean_test_acc": frac(0.896, reference=0.633, source="Ilyas Table 1"),
+              "D_rand_student_clean_test_acc_mean": frac(0.853, headline=True),
+              "D_rand_student_clean_test_acc_sd": frac(0.065), "seeds": {"value": [0, 1, 2], "kind": "number"}}
+    out = tmp_path / "run"
+    out.mkdir()
+    text = site.write_index(out, {"profile": "default", "notebooks": {
+        "04_measure": {"status": "ok", "seconds": 8.0, "values": values}}}).read_text()
+    row = text.split("<td>04</td>")[1].split("</tr>")[0]
+    assert "85.3% ± 6.5" in row and "over 3 seeds" in row and "(paper 63.3%)" in row
+    assert "89.6%" not in row, "seed 0's value is not the one set beside the paper's"
+    assert row.count("85.3%") == 1, "the mean is shown once, not again as its own headline"
+    assert "D_rand student, clean test accuracy" in row and "_clean_test_acc" not in row
+    assert row.index("cannot_tell") < row.index("85.3%"), "the verdict comes first"
+    assert text.index("<h2>Verdicts</h2>") < text.index("<table>"), "and heads the page"

@@ -1,6 +1,7 @@
-"""errlib.run.tasks: one task table run by its dependencies, in list order, a failure skipping what
-waits for it; the course's table (which stage calls run ahead, with the settings their notebook
-resolves). Fake tasks are plain functions: no kernels, no sleeps."""
+"""errlib.stages.executor: one task table run by its dependencies, in list order, a failure skipping
+what waits for it; errlib.run.tasks: the course's table from the plan declared beside the stages
+(which stage calls run ahead, with the settings their notebook resolves). Fake tasks are plain
+functions: no kernels, no sleeps."""
 from __future__ import annotations
 
 import functools
@@ -9,10 +10,10 @@ import threading
 
 import pytest
 
-from errlib.run import tasks as T
-from errlib.run.sweep import sweep_points
-from errlib.stages.config import resolve
-from errlib.stages.controls import eps_sweep_plan
+from errlib.run import tasks as R
+from errlib.stages import constrained_sets, executor as T, leakage
+from errlib.stages.config import describe, resolve
+from errlib.stages.controls import eps_configs
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
 
@@ -94,33 +95,35 @@ def test_a_cycle_or_a_repeated_name_stops_the_table_before_anything_runs():
 def _course(tmp_path, numbers, shares=None, ahead=True):
     runs = {n: (f"{n}_nb", functools.partial(_ok, [], n)) for n in numbers}
     shares = {n: {"profile": "smoke"} for n in numbers} if shares is None else shares
-    return {t.name: t for t in T.course_table(T.CourseTable("smoke", runs, shares, tmp_path, ahead))}
+    return {t.name: t for t in R.course_table("smoke", runs, shares, tmp_path, ahead)}
 
 
 def test_the_course_table_lists_notebooks_and_the_stage_calls_ahead_of_them(tmp_path):
     table = _course(tmp_path, ["01", "02", "03", "04", "05", "06", "07", "08"])
-    assert list(table) == ["01_nb", "judge", "grader", "02_nb", "03_nb", "04 seed 0 leakage", "04 seed 0 constrained",
-                           "04_nb", "07_nb", "04 seed 1", "07 eps=4.0", "07 eps=5.0", "05 seed 1", "05_nb", "06_nb",
-                           "08_nb"]  # smoke: 2 seeds
+    assert list(table) == ["01_nb", "judge", "grader", "02_nb", "03_nb", "04 seed 0 leakage",
+                           "04 seed 0 D_det constrained", "04 seed 0 D_rand constrained", "04 seed 1",
+                           "04 seed 1 D_det constrained", "04 seed 1 D_rand constrained", "04 seed 0 D_other constrained",
+                           "04 seed 0 rows curve", "04_nb", "07_nb", "07 eps=4", "07 eps=5", "05 seed 1", "05_nb",
+                           "06_nb", "08_nb"]  # smoke: 2 seeds
     assert table["grader"].after == () and table["grader"].before == ("04_nb",)
-    assert table["04 seed 0 constrained"].after == ("02_nb", "judge", "grader")
-    assert table["04 seed 1"].after == ("judge", "grader") and table["08_nb"].after == ()
+    assert table["04 seed 0 D_det constrained"].after == ("02_nb", "judge", "grader")
+    assert table["04 seed 1 D_det constrained"].after == ("04 seed 1", "judge", "grader")
+    assert table["04 seed 1"].after == ("judge",) and table["08_nb"].after == ()
+    assert table["04 seed 0 rows curve"].after == ("04 seed 0 D_det constrained",)
     assert table["02_nb"].after == ("01_nb", "judge") and table["05_nb"].after == ("01_nb",)
     assert table["04 seed 0 leakage"].after == ("02_nb", "judge") and table["04 seed 0 leakage"].before == ("04_nb",)
     assert table["judge"].before == ("02_nb", "04_nb", "07_nb")
-    assert table["07 eps=4.0"].after == ("01_nb", "judge")
+    assert table["07 eps=4"].after == ("01_nb", "judge")
     assert table["05 seed 1"].after == () and table["05 seed 1"].before == ("05_nb",)  # Part II's other seeds
-    assert table["07 eps=5.0"].before == ("07_nb",)
+    assert table["07 eps=5"].before == ("07_nb",)
     every = set(table) | {"unknown"}
     assert all(a in every for t in table.values() for a in t.after + t.before)
 
 
 def test_stage_calls_run_only_ahead_of_the_course_notebooks_in_the_run(tmp_path):
     assert list(_course(tmp_path, ["01", "05", "06"])) == ["01_nb", "05 seed 1", "05_nb", "06_nb"]
-    assert list(_course(tmp_path, ["04"], {"04": {"seed": 5, "n_seeds": 3}})) == [
-        "judge", "grader", "04 seed 5 leakage", "04 seed 5 constrained", "04_nb", "04 seed 6", "04 seed 7"]
-    assert list(_course(tmp_path, ["04"], {"04": {"n_constrained": 0}})) == [
-        "judge", "04 seed 0 leakage", "04_nb", "04 seed 1"], "no constrained sets: no grader"
+    assert list(_course(tmp_path, ["04"], {"04": {"seed": 5, "n_seeds": 2, "n_constrained": 0}})) == [
+        "judge", "04 seed 5 leakage", "04 seed 6", "04_nb"], "no constrained sets: no grader"
     assert list(_course(tmp_path, ["02", "04"], ahead=False)) == ["02_nb", "04_nb"]
     assert list(_course(tmp_path, ["04"], shares={})) == ["04_nb"], "not a course notebook: no calls"
 
@@ -128,21 +131,34 @@ def test_stage_calls_run_only_ahead_of_the_course_notebooks_in_the_run(tmp_path)
 def test_a_stage_call_gets_the_settings_its_notebook_resolves(tmp_path):
     shares = {"04": {"profile": "smoke", "eps": 2.0}, "07": {"profile": "smoke", "eps": 2.0}}
     table = _course(tmp_path, ["04", "07"], shares)
-    target, cfg, env, log = table["04 seed 1"].run.args
-    assert target == "errlib.stages.constrained_sets:seed_row" and log.name == "04_seed_1.log"
+    fn, cfg, env, log, kwargs = table["04 seed 1 D_det constrained"].run.args
+    assert fn is constrained_sets.set_row and kwargs == {"rule": "shift"} and log.name == "04_seed_1_D_det_constrained.log"
     assert cfg == resolve("smoke", eps=2.0).replace(seed=1).to_dict()
-    assert env["ERRLIB_THREADS"] == "1" and env["ERRLIB_PROFILE"] == "smoke"
-    nb, point, fingerprint, env = table["07 eps=4.0"].run.args
-    grid, fixed = eps_sweep_plan(resolve("smoke", eps=2.0))
-    _, points, fp = sweep_points("04", grid, "smoke", fixed)
-    assert point["dir"] == points[0]["dir"] and point["params"] == points[0]["params"] and fingerprint == fp
-    assert env["ERRLIB_RESULTS"] == str(points[0]["dir"] / "results")
+    assert env["ERRLIB_THREADS"] == "1" and env["ERRLIB_PROFILE"] == "smoke" and env["ERRLIB_CALL_JOBS"] == "1"
+    assert table["04 seed 1"].run.args[0] is leakage.headline_row
+    fn, cfg, *_ = table["07 eps=4"].run.args
+    assert fn is leakage.eps_point and cfg == eps_configs(resolve("smoke", eps=2.0))[0].to_dict()
 
 
-def test_run_call_runs_in_a_fresh_process_and_reports_a_failure(tmp_path):
+def test_run_call_runs_a_real_function_in_a_fresh_process_and_reports_a_failure(tmp_path):
     cfg = resolve("smoke").to_dict()
-    ok = T.run_call("errlib.stages.config:describe", cfg, {}, tmp_path / "describe.log")
+    ok = T.run_call(describe, cfg, {}, tmp_path / "describe.log")
     assert ok["status"] == "ok" and ok["seconds"] > 0
-    bad = T.run_call("errlib.stages.config:no_such_function", cfg, {}, tmp_path / "missing.log")
-    assert bad["status"] == "failed" and bad["ename"] == "AttributeError" and "no_such_function" in bad["evalue"]
-    assert (tmp_path / "missing.log").is_file()
+    bad = T.run_call(describe, cfg, {}, tmp_path / "bad.log", {"part": "no_such_part"})
+    assert bad["status"] == "failed" and bad["ename"] == "ValueError" and "no_such_part" in bad["evalue"]
+    assert (tmp_path / "bad.log").is_file()
+    with pytest.raises(ValueError, match="module-level function"):
+        T.run_call(lambda c: c, cfg, {}, tmp_path / "lambda.log")
+
+
+def test_run_steps_leaves_the_work_to_the_notebook_with_one_job(tmp_path, monkeypatch):
+    """Under the course runner (ERRLIB_CALL_JOBS=1) a notebook's declared calls start no process."""
+    monkeypatch.setenv("ERRLIB_CALL_JOBS", "1")
+    step = T.Step("bad", (), (), describe, resolve("smoke"), {"part": "no_such_part"})
+    T.run_steps([step, step._replace(name="bad again")])  # would fail if it ran
+    monkeypatch.setenv("ERRLIB_CALL_JOBS", "2")
+    with pytest.raises(RuntimeError, match="no_such_part"):
+        T.run_steps([step, step._replace(name="bad again")])
+    monkeypatch.setenv("ERRLIB_CALL_JOBS", "zero")
+    with pytest.raises(ValueError, match="ERRLIB_CALL_JOBS"):
+        T.call_jobs()

@@ -25,7 +25,8 @@ it are skipped, and the run exits non-zero. ``results.json`` holds every
 headline number with its kind, settings and reference, seconds per notebook
 and per stage call, peak memory, ``course_seconds`` (the run's wall clock) and
 ``cpu_utilisation`` (CPU time of this process and its children over wall clock
-times cores); ``report.md`` renders it. A notebook whose source, parameters
+times cores), and the run's ``commit``, ``date`` and ``machine`` (:func:`provenance`);
+``report.md`` renders it. A notebook whose source, parameters
 and errlib code are unchanged since its last successful run is not executed
 again; ``--force`` executes it anyway. Parameters are checked against the notebooks'
 ``parameters`` cells before anything runs; the caller's environment is never
@@ -39,7 +40,9 @@ import functools
 import hashlib
 import json
 import os
+import platform
 import resource
+import subprocess
 import sys
 import threading
 import time
@@ -49,7 +52,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from . import site
 from ..stages.cache import runs_root
 from ..stages.config import add_profile_argument
-from .report import render_report
+from .render import render_report
 from .runner import check_parameters, errlib_fingerprint, failure_text, list_notebooks, run_job
 from .sweep import SweepFailed, sweep
 from ..stages.executor import Task, make_executor, run_tasks
@@ -60,6 +63,24 @@ __all__ = ["run_course", "sweep", "list_notebooks", "main"]
 def default_jobs() -> int:
     """One task per core (each computes with one thread)."""
     return max(1, os.cpu_count() or 1)
+
+
+def provenance() -> Dict[str, Any]:
+    """Where and from what a run's numbers came, for whoever reads its ``results.json`` later:
+    the git commit (``+dirty`` when the work tree had changes; None outside a checkout), the
+    date it started (UTC) and the machine (platform, processor, Python)."""
+    def git(*args: str) -> str:
+        here = Path(__file__).resolve().parent  # inside the checkout errlib runs from
+        return subprocess.run(["git", *args], cwd=here, capture_output=True, text=True, timeout=30).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short", "HEAD") or None
+        commit = commit and commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    machine = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+               "python": platform.python_version()}
+    return {"commit": commit, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": machine}
 
 
 def _parse_value(v: str) -> Any:
@@ -147,7 +168,7 @@ def run_course(profile: str = "default", only: Optional[Sequence[str]] = None,
     doc: Dict[str, Any] = {"profile": profile, "parameters": dict(parameters or {}),
                            "notebooks": dict(previous.get("notebooks", {})),
                            "ahead": dict(previous.get("ahead", {})), "jobs": jobs,
-                           "cores": os.cpu_count()}
+                           "cores": os.cpu_count(), **provenance()}
     t0 = time.perf_counter()
     tasks = _tasks(profile, nbs, shares, out, doc, force, ahead, functools.partial(
         run_job, timeout=timeout, html=html))

@@ -2,7 +2,8 @@
 
 * :func:`write_index` writes ``index.html`` beside the executed notebooks of a course run
   (``errlib.run.course`` calls it after every run): the course map, each notebook's time,
-  status and headline numbers (from the results document), and links to each executed
+  status, verdicts and headline numbers in words (mean ± sd over seeds beside the paper's
+  number; from the results document), and links to each executed
   HTML copy, to ``report.md`` and to the docs.
 * :func:`export_slides` turns notebooks into reveal.js slide decks (nbconvert). Cells
   may carry ``slideshow`` metadata in the ``.py`` sources; a cell without it gets one by
@@ -27,7 +28,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from ..stages.cache import runs_root
 from ..stages.config import add_profile_argument
 from ..core.data import REPO_ROOT
-from .report import format_value, kind_of
+from .render import format_mean_sd, format_value, label, over_seeds, verdicts_in
 
 # The GitHub owner/name the course is published under, for the "Open in Colab" badges and
 # the Colab setup cell of every notebook. A placeholder until the repository is public:
@@ -51,21 +52,35 @@ def notebook_title(stem: str) -> str:
 
 
 def _fmt(v: Any, kind: str) -> str:
-    """``v`` formatted by its kind (:func:`errlib.run.report.format_value`), never by its range."""
+    """``v`` formatted by its kind (:func:`errlib.run.render.format_value`), never by its range."""
     return html.escape(format_value(v, kind))
 
 
+def verdict_lines(values: Dict[str, Any]) -> List[str]:
+    """HTML lines for any ``*_verdict`` value a notebook published (D_det's first), shown before numbers."""
+    return [f"<span class=verdict>{html.escape(label(key))}: <b>{html.escape(verdict)}</b>"
+            + (f" <span class=ref>({html.escape(evidence)})</span>" if evidence else "") + "</span>"
+            for key, verdict, evidence in verdicts_in(values)]
+
+
 def headline_numbers(values: Dict[str, Any]) -> List[str]:
-    """Short HTML lines for the values a notebook published with a reference beside them or marked
-    ``headline`` where it made them (``report.fraction(v, headline=True)``), each in its kind."""
-    lines = []
+    """Short HTML lines, verdicts first, then each value published with the paper's number beside it or
+    marked ``headline`` (``report.fraction(v, headline=True)``): in words (:func:`errlib.run.render.label`),
+    as mean ± sd over seeds where the notebook published them, each formatted by its kind."""
+    lines, shown = verdict_lines(values), set()
     for name, v in values.items():
-        kind = kind_of(name, v)
-        if v.get("reference") is not None:
-            lines.append(f"{html.escape(name)}: <b>{_fmt(v['value'], kind)}</b>"
-                         f" <span class=ref>(published {_fmt(v['reference'], kind)})</span>")
-        elif v.get("headline"):
-            lines.append(f"{html.escape(name)}: <b>{_fmt(v['value'], kind)}</b>")
+        if not isinstance(v, dict) or name.endswith(("_sd", "_verdict")):
+            continue
+        if v.get("reference") is None and not v.get("headline"):
+            continue
+        entry = over_seeds(values, name[:-5] if name.endswith("_mean") else name)
+        if entry["key"] in shown:
+            continue
+        shown.add(entry["key"])
+        seeds = f" <span class=ref>over {entry['n']} seeds</span>" if (entry["n"] or 0) > 1 else ""
+        ref = entry.get("reference", v.get("reference"))
+        paper = f" <span class=ref>(paper {_fmt(ref, entry['kind'])})</span>" if ref is not None else ""
+        lines.append(f"{html.escape(label(entry['key']))}: <b>{html.escape(format_mean_sd(entry))}</b>{seeds}{paper}")
     return lines
 
 
@@ -95,7 +110,7 @@ def _row(out_dir: Path, stem: str, entry: Dict[str, Any]) -> str:
 _STYLE = """body{font-family:system-ui,sans-serif;max-width:70em;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.4em .6em;
 text-align:left;vertical-align:top}th{background:#f3f3f3}.ref{color:#777}.ok{color:#2a7a2a}
-.failed{color:#b00}"""
+.failed{color:#b00}.verdict{display:block;margin-bottom:.3em}"""
 
 
 def write_index(out_dir: Path, doc: Dict[str, Any]) -> Path:
@@ -109,16 +124,19 @@ def write_index(out_dir: Path, doc: Dict[str, Any]) -> Path:
               if (out_dir / name).exists()]
     extras += [_link(out_dir, REPO_ROOT / "docs" / name, f"docs/{name}") for name in ("reference.md", "instructor.md")
                if (REPO_ROOT / "docs" / name).exists()]
+    verdicts = [line for stem in sorted(entries) for line in verdict_lines(entries[stem].get("values") or {})]
+    verdict_block = f"<h2>Verdicts</h2><p>{''.join(verdicts)}</p>" if verdicts else ""
     total = doc.get("course_seconds", doc.get("seconds_all_notebooks"))
     body = f"""<!doctype html><html><head><meta charset="utf-8">
 <title>errlib course run: profile {html.escape(str(doc.get('profile')))}</title><style>{_STYLE}</style></head><body>
 <h1>errlib: a model trained only on errors still generalises</h1>
 <p>Course run on profile <b>{html.escape(str(doc.get('profile')))}</b>{f', {total:.0f} s wall clock' if isinstance(total, (int, float)) else ''}.
 Part I (01-04) reproduces Ilyas et al. 2019, Section 3.2; Part II (05-06) Wallace's Distill response;
-Part III (07) tries to break the effect with controls. Percentages are clean test accuracies
-unless the name says otherwise; "published" is the number in the paper (or Wallace's response)
-beside ours, from another dataset and model: see docs/reference.md.</p>
+Part III (07-08) tries to break the effect with controls. Each notebook's verdicts come first, then its
+numbers, as mean ± sd over seeds where it ran several; "paper" is the number in the paper (or Wallace's
+response) beside ours, from another dataset and model: see docs/reference.md.</p>
 <p>{' · '.join(extras)}</p>
+{verdict_block}
 <table><tr><th>#</th><th>part</th><th>notebook (executed copy)</th><th>status</th><th>time</th>
 <th>headline numbers</th></tr>
 {rows}

@@ -28,6 +28,7 @@ NOT_COMPUTING = {  # path under errlib/ -> why it never changes a payload
     "stages/cache.py": "stores and loads payloads byte for byte (SHA-256 checked); never computes one",
     "stages/reference.py": "published numbers that notebooks print beside ours",
     "stages/kinds.py": "labels results.json values (fraction, count, ...); stages never read it",
+    "stages/report.py": "saves a notebook's published values to results files; no stage imports it",
 }
 
 

@@ -99,7 +99,7 @@ def kind_of(name: str, v: Any) -> str:
     kind = v.kind if isinstance(v, _Kinded) else v.get("kind") if isinstance(v, dict) else None
     if kind is None:
         raise TypeError(f"value {name!r} ({v!r}) has no kind: make it where it is computed with "
-                        "errlib.stages.kinds.fraction/count/norm/seconds/number/table (also errlib.run.report.*)")
+                        "errlib.stages.kinds.fraction/count/norm/seconds/number/table (also errlib.stages.report.*)")
     if kind not in KINDS:
         raise ValueError(f"value {name!r} has unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
     return kind

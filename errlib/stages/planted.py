@@ -42,6 +42,7 @@ from ..core.seeds import derive, generator
 from ..core.parallel import num_threads
 from ..core.train import adam_kernel
 from .errsets import make_targets
+from .verdict import margin_kept, mean_interval
 
 K = 10
 D_ROBUST, D_NONROBUST = K, 100
@@ -303,21 +304,19 @@ def _run(seed: int, p, constraints) -> Dict[str, object]:
     return {"models": model_readings(models, data, seed), "rows": rows}
 
 
-def kept_margin(acc: float, unfiltered_acc: float) -> float:
-    """The share of the unfiltered student's margin above chance that a control's student keeps."""
-    margin = unfiltered_acc - chance()
-    return (acc - chance()) / margin if margin > 0 else float("nan")
-
-
 def summary(runs) -> Dict[str, Dict[str, Dict[str, object]]]:
     """Per student and per quantity over seeds: ``{name: {key: {"mean", "sd", "per_seed"}}}``;
-    ``kept_margin`` (per seed, against that seed's unfiltered student of the same set) is added."""
+    ``margin_kept`` (per seed, against that seed's unfiltered student of the same set: notebook 04's
+    paired measure, :func:`errlib.stages.verdict.margin_kept`) is added, with its 95% t interval
+    over seeds (``low``, ``high``)."""
     out: Dict[str, Dict[str, Dict[str, object]]] = {}
     for name in runs[0]["rows"]:
         base = name.split(" ")[0]
         per = {k: [r["rows"][name][k] for r in runs] for k in runs[0]["rows"][name]}
-        per["kept_margin"] = [kept_margin(r["rows"][name]["clean_acc"], r["rows"][base]["clean_acc"]) for r in runs]
+        per["margin_kept"] = [margin_kept(r["rows"][name]["clean_acc"], r["rows"][base]["clean_acc"], chance())
+                              for r in runs]
         out[name] = {k: _mean_sd(v) for k, v in per.items()}
+        _, out[name]["margin_kept"]["low"], out[name]["margin_kept"]["high"] = mean_interval(per["margin_kept"])
     out["models"] = {k: _mean_sd([r["models"][k] for r in runs]) for k in runs[0]["models"]}
     return out
 

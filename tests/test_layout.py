@@ -92,7 +92,6 @@ def circles(graph):
 
 # Circles that exist today and are being removed elsewhere; a new one fails the test below.
 KNOWN_CIRCLES = {
-    frozenset({"run/sweep", "run/tasks"}),  # removed by the eps-sweep move
     # config re-exports params.from_notebook, which reads config's PARAMETERS and resolve: moving
     # from_notebook into config.py ends it once issue 32's rework of params.py has landed (issue 31)
     frozenset({"stages/config", "stages/params"}),
@@ -119,10 +118,7 @@ IMPORTS_RUN = re.compile(r"^\s*(from\s+errlib\.run\b|import\s+errlib\.run\b|from
                          + "|".join(m for m, p in errlib._HOME.items() if p == "run") + r")\b)", re.M)
 
 
-@pytest.mark.parametrize("notebook", [
-    pytest.param(p.name, marks=pytest.mark.xfail(strict=True, reason="removed by the eps-sweep move"))
-    if p.name.startswith("07_") else p.name  # 07's `from errlib.run.course import sweep`
-    for p in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))])
+@pytest.mark.parametrize("notebook", [p.name for p in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))])
 def test_notebooks_import_only_core_stages_and_teach(notebook):
     found = [m.group(0).strip() for m in IMPORTS_RUN.finditer((NOTEBOOKS / notebook).read_text(encoding="utf-8"))]
     assert not found, f"{notebook} reaches into the course machinery: {found}"

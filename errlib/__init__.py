@@ -39,7 +39,7 @@ LAYOUT = {
     "core": ("data", "models", "train", "attacks", "constrained", "seeds", "progress", "parallel", "precision",
              "environment"),
     "stages": ("cache", "identity", "kinds", "report", "config", "params", "errsets", "pipeline", "leakage",
-               "constrained_sets", "wallace", "controls", "toy", "reference", "planted", "verdict", "executor",
+               "constrained_sets", "wallace", "controls", "toy", "reference", "planted", "verdict", "executor", "costs",
                "course_plan"),
     "teach": ("plotting", "toy_plots", "verdict_plots", "exercises", "checkers", "solutions"),
     "run": ("course", "runner", "tasks", "sweep", "render", "results_page", "site"),

@@ -124,7 +124,7 @@ keep: Optional[str] = None  # all | successful: which attacked images students t
 # %%
 # Derived settings: every value the parameters left as None comes from the profile.
 cfg = config.from_notebook(globals())
-print(config.describe(cfg))
+print(config.describe(cfg, notebook="01_source_model"))
 
 # %% [markdown]
 # ## The data

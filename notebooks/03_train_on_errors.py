@@ -117,7 +117,7 @@ keep: Optional[str] = None  # all | successful: which attacked images students t
 # %%
 # Derived settings: every value the parameters left as None comes from the profile.
 cfg = config.from_notebook(globals())
-print(config.describe(cfg))
+print(config.describe(cfg, notebook="03_train_on_errors"))
 
 # %% [markdown]
 # ## The error sets

@@ -131,7 +131,7 @@ n_constrained: Optional[int] = None  # first images of each error set re-attacke
 # Derived settings: every value the parameters left as None comes from the profile.
 cfg = config.from_notebook(globals(), extra=["n_seeds", "n_constrained"])
 seeds = list(range(cfg.seed, cfg.seed + cfg.n_seeds))
-print(config.describe(cfg))
+print(config.describe(cfg, notebook="04_measure"))
 
 # %% [markdown]
 # **Predict first.** Notebook 03 trained one D_det student per error set, on one seed. Every

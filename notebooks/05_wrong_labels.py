@@ -143,7 +143,7 @@ n_seeds: Optional[int] = None  # seeds seed, seed+1, ... over which each Part II
 # Derived settings: every value the parameters left as None comes from the profile.
 cfg = config.from_notebook(globals(), extra=["weak_dataset", "teacher_steps", "wrong_epochs", "cross_epochs",
                                              "n_seeds"])
-print(config.describe(cfg, "wallace"))
+print(config.describe(cfg, "wallace", notebook="05_wrong_labels"))
 seeds = wallace.seed_list(cfg)
 print(f"  over seeds   : {seeds} (notebook 04's list)")
 winfo = data.dataset_info(cfg.weak_dataset)

@@ -90,6 +90,7 @@ import torch
 
 import errlib
 from errlib import config, data, pipeline, plotting, reference, report
+from errlib.stages import costs
 from errlib.stages.pipeline import RULE_NAMES
 
 plotting.setup()
@@ -122,6 +123,7 @@ toy_steps: Optional[int] = None  # full-batch Adam steps for each teacher and ea
 # %%
 # Derived settings: every value the parameters left as None comes from the profile.
 cfg = config.from_notebook(globals(), extra=["toy_seeds", "toy_steps"])
+print("expect", costs.expected("06_toy_2d", cfg.profile))
 seeds = list(range(cfg.seed, cfg.seed + cfg.toy_seeds))
 print(f"profile {cfg.profile!r}: {len(seeds)} problems of {toy.N_POINTS} points (seeds {seeds[0]}-{seeds[-1]}); "
       f"MLP {toy.HIDDEN}, Adam lr {toy.LR:g}, {cfg.toy_steps} full-batch steps; L-inf PGD radius {toy.EPS}, "

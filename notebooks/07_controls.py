@@ -113,7 +113,7 @@ n_seeds: Optional[int] = None  # seeds seed, seed+1, ... of notebook 04's verdic
 # %%
 cfg = config.from_notebook(globals(), extra=["n_control", "sweep_eps", "sweep_n_attack", "n_seeds"])
 seeds = list(range(cfg.seed, cfg.seed + cfg.n_seeds))
-print(config.describe(cfg, "controls"))
+print(config.describe(cfg, "controls", notebook="07_controls"))
 print(f"  controls : {cfg.n_control} rows per student; sweep eps {list(cfg.sweep_eps)} on "
       f"{cfg.sweep_n_attack} images; architectures {list(cfg.transfer_models)}")
 _, _, X_test, y_test = pipeline.load_splits(cfg.dataset)

@@ -93,7 +93,7 @@ import torch
 from IPython.display import Markdown, display
 
 from errlib import config, exercises, plotting, report
-from errlib.stages import planted
+from errlib.stages import costs, planted
 
 plotting.setup()
 
@@ -123,6 +123,7 @@ n_seeds: Optional[int] = None  # planted problems, seeds seed, seed+1, ... (None
 
 # %%
 cfg = config.from_notebook(globals(), extra=["n_seeds"])
+print("expect", costs.expected("08_planted", cfg.profile))
 size = "smoke" if cfg.profile == "smoke" else "default"  # the planted data's own sizes (a GPU adds nothing)
 seeds = list(range(cfg.seed, cfg.seed + cfg.n_seeds))
 sz = planted.PROFILES[size]

@@ -176,6 +176,7 @@ def run_course(profile: str = "default", only: Optional[Sequence[str]] = None,
         run_tasks(tasks, ex, jobs, on_start=functools.partial(_started, doc), on_end=functools.partial(_ended, doc, out))
     wall = time.perf_counter() - t0
     doc["course_seconds"] = round(wall, 1)
+    doc["core_seconds"] = round(cpu.seconds(), 1)
     doc["cpu_utilisation"] = round(cpu.seconds() / (wall * (os.cpu_count() or 1)), 3)
     doc["seconds_all_notebooks"] = round(sum(v.get("seconds") or 0 for v in doc["notebooks"].values()), 1)
     envs = {json.dumps(v["environment"], sort_keys=True) for v in doc["notebooks"].values() if v.get("environment")}
@@ -213,7 +214,7 @@ def _tasks(profile, nbs, shares, out, doc, force, ahead, run_job) -> List[Task]:
     stems = [stem for _, (stem, _) in sorted(runs.items())]
     tasks += [Task(stem, tuple(s for s in stems if s < stem), run) for stem, run in sorted(runs.values())
               if stem not in listed]
-    doc["ahead"].update({t.name: {"status": "pending"} for t in tasks if t.name not in stems})
+    doc["ahead"].update({t.name: {"status": "pending", "for": list(t.before)} for t in tasks if t.name not in stems})
     return tasks
 
 
@@ -240,10 +241,11 @@ def _ended(doc: Dict[str, Any], out: Path, task: Task, result: Dict[str, Any]) -
         print(failure_text(label, result, out / label) if label.endswith(".ipynb") else
               f"{label:<40} FAILED: {entry['error']} (log: {result.get('log', '—')})", flush=True)
     else:
-        entry.update(status="ok", seconds=result["seconds"])
+        entry.update(status="ok", seconds=result["seconds"], core_seconds=result.get("core_seconds"))
         if label.endswith(".ipynb"):
             results = result.get("results", {})
             entry.update(executed=str(out / label), peak_memory_mb=results.get("peak_memory_mb"),
+                         core_seconds=results.get("core_seconds"),
                          values=results.get("values", {}), kinds=results.get("kinds", {}),
                          settings=results.get("settings", {}), environment=results.get("environment"))
         print(f"{label:<40} done {result['seconds']:6.1f} s", flush=True)

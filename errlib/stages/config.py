@@ -247,9 +247,8 @@ def resolve(profile: Optional[str] = None, **overrides) -> Config:
 PARAMETERS = ("profile", "dataset", "seed", "device", "precision", "model", "n_train", "epochs", "eps",
               "steps", "step_size", "n_attack", "student_model", "student_epochs", "keep")
 
-EXPECTED_MINUTES = {"smoke": "under 1 minute per notebook (2 CPU cores)",
-                    "default": "1-3 minutes per notebook on a laptop CPU, seconds when cached",
-                    "full": "tens of minutes per notebook on one GPU; do not run on a CPU"}
+WITHOUT_RECORD = {"smoke": "under a minute per notebook", "default": "minutes per notebook",
+                  "full": "tens of minutes per notebook on one GPU; do not run on a CPU"}
 
 
 # Config's fields by section, in the order they are declared; every field is in exactly one
@@ -303,12 +302,16 @@ def _describe_section(cfg: Config, section: str) -> str:
     return lines[section]
 
 
-def describe(cfg: Config, part: str = "part1") -> str:
-    """A short, printable summary of the settings ``part`` uses (see :data:`PARTS`) and the expected runtime."""
+def describe(cfg: Config, part: str = "part1", notebook: Optional[str] = None) -> str:
+    """A short, printable summary of the settings ``part`` uses (see :data:`PARTS`) and what running
+    ``notebook`` (its file stem) alone costs here, from a recorded run (:mod:`errlib.stages.costs`)."""
+    from .costs import expected
+
     if part not in PARTS:
         raise ValueError(f"unknown part {part!r}; allowed: {', '.join(PARTS)}")
     device = pick_device(cfg.device)
-    rows = [f"profile {cfg.profile!r} on {device}: expect {EXPECTED_MINUTES[cfg.profile]}",
+    cost = expected(notebook, cfg.profile) if notebook else WITHOUT_RECORD[cfg.profile]
+    rows = [f"profile {cfg.profile!r} on {device}: expect {cost}",
             f"  precision: {prec.explain(cfg.precision, device)}",
             f"  data     : {cfg.dataset}, seed {cfg.seed}" if part != "wallace" else f"  seed         : {cfg.seed}"]
     return "\n".join(rows + [_describe_section(cfg, s) for s in PARTS[part]])

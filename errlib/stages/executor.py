@@ -141,20 +141,37 @@ def target_of(fn: Callable) -> str:
     return target
 
 
+def _run_measured(argv: List[str], env: Dict[str, str], out) -> Tuple[int, Optional[float]]:
+    """Run ``argv`` to its end; its exit code and the CPU seconds (user + system) it and its
+    children used (``os.wait4``; ``None`` where the platform has no such count)."""
+    proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+    if not hasattr(os, "wait4"):
+        return proc.wait(), None
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, round(usage.ru_utime + usage.ru_stime, 1)
+
+
 def run_call(fn: Callable, cfg: Dict[str, Any], env: Dict[str, str], log: Path,
              kwargs: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """``fn(Config(**cfg), **kwargs)`` in a fresh Python process with ``env`` added, its output in
-    ``log``; ``{"status", "seconds", "log"}`` plus ``ename``/``evalue`` on failure. What it built
+    ``log``; ``{"status", "seconds", "core_seconds", "log"}`` plus ``ename``/``evalue`` on failure
+    (``core_seconds``: CPU time, user + system, of the process). What it built
     is in the stage cache (its return value is not kept)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "errlib.stages.executor", target_of(fn), json.dumps(cfg, default=list),
             json.dumps(kwargs or {})]
     t0 = time.perf_counter()
     with open(log, "w") as f:
-        code = subprocess.run(argv, env=dict(os.environ, **env), stdout=f, stderr=subprocess.STDOUT).returncode
+        code, cpu = _run_measured(argv, dict(os.environ, **env), f)
     seconds = round(time.perf_counter() - t0, 1)
     if code == 0:
-        return {"status": "ok", "seconds": seconds, "log": str(log)}
+        return {"status": "ok", "seconds": seconds, "core_seconds": cpu, "log": str(log)}
     lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
     last = lines[-1] if lines else f"exit status {code}"
     ename, _, evalue = last.partition(": ")

@@ -41,6 +41,12 @@ def peak_memory_mb() -> float:
     return r / (1024 * 1024) if sys.platform == "darwin" else r / 1024
 
 
+def core_seconds() -> float:
+    """CPU seconds (user + system, every thread) this process and the children it waited for used so far."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def results_dir(profile: str) -> Path:
     """Where this process saves results: ``$ERRLIB_RESULTS``, else ``<runs root>/results/<profile>``."""
     env = os.environ.get("ERRLIB_RESULTS")
@@ -57,7 +63,7 @@ def save_results(notebook: str, cfg, values: Dict[str, Any], *, settings: Option
     doc = {"notebook": notebook, "profile": cfg.profile, "settings": settings or cfg.to_dict(),
            "values": values, "kinds": {k: v["kind"] for k, v in values.items()},
            "environment": environment(getattr(cfg, "resolved_precision", getattr(cfg, "precision", "fp32"))),
-           "peak_memory_mb": round(peak_memory_mb(), 1), "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+           "peak_memory_mb": round(peak_memory_mb(), 1), "core_seconds": round(core_seconds(), 1), "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     path = out / f"{notebook}.json"
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(doc, indent=2, default=str))

@@ -211,5 +211,8 @@ def from_notebook(namespace: Dict[str, Any], extra: Sequence[str] = ()):
                 if not k.startswith("_") and k not in ipython
                 and isinstance(v, (str, int, float, bool, list, tuple, type(None)))}
     check_parameters(injected, names)
+    from .cache import runs_root, writable_folder
+
+    writable_folder(runs_root(), "the runs folder", "ERRLIB_RUNS")  # stages are saved there: say so now
     values = {k: tuple(v) if isinstance(v, list) else namespace[k] for k in names for v in [namespace[k]]}
     return resolve(values.pop("profile"), **values)

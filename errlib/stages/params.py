@@ -47,14 +47,16 @@ def _diagonal(norm: Optional[str]) -> Callable[[Settings], Tuple[float, str]]:
     def bound(s: Settings) -> Tuple[float, str]:
         from ..core.data import dataset_info
 
-        n, shape = norm or s["norm"], dataset_info(s["dataset"]).shape
-        return (1.0 if n == "linf" else math.sqrt(math.prod(shape))), f"the largest {n} distance between two {s['dataset']} images"
+        n, info = norm or s["norm"], dataset_info(s["dataset"])
+        return (1.0 if n == "linf" else math.sqrt(math.prod(info.shape))), f"the largest {n} distance between two {info.name} images"
     return bound
 
 
 def _images(split: Dict[str, int], *datasets: str) -> Callable[[Settings], Tuple[float, str]]:
     def bound(s: Settings) -> Tuple[float, str]:
-        names = sorted({s[d] for d in datasets})
+        from ..core.data import dataset_info
+
+        names = sorted({dataset_info(s[d]).name for d in datasets})
         part = "training" if split is TRAIN_IMAGES else "test"
         return min(split.get(n, 0) for n in names), f"the {part} images of {' and '.join(names)}"
     return bound

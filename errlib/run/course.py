@@ -29,7 +29,10 @@ times cores); ``report.md`` renders it. A notebook whose source, parameters
 and errlib code are unchanged since its last successful run is not executed
 again; ``--force`` executes it anyway. Parameters are checked against the notebooks'
 ``parameters`` cells before anything runs; the caller's environment is never
-changed (kernels get theirs at start).
+changed (kernels get theirs at start). Before anything runs, the runs folder, the output folder and
+the data root are checked usable (one line naming the path and ``ERRLIB_RUNS``, ``--out`` or
+``ERRLIB_DATA`` otherwise), and a previous ``results.json`` that cannot be read is set aside, named,
+and none of its numbers reported.
 """
 from __future__ import annotations
 

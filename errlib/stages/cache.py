@@ -21,6 +21,11 @@ Payloads load with ``torch.load(..., weights_only=True)``; a payload that
 needs more than tensors to load (a pickle that would run code) is refused, set
 aside and rebuilt.
 
+Run records and folders: :func:`read_record` reads a JSON record (the course's ``results.json``, a
+notebook's results) and sets an unreadable one aside as ``<name>.corrupt-<time>``, named in one line;
+:func:`writable_folder` refuses a folder that cannot be written with the setting that moves it
+(``ERRLIB_RUNS`` for the runs root, checked before a stage is built).
+
 Code identity: the key also holds a hash of the code that computes stages, every module of
 ``errlib/core`` and ``errlib/stages`` (:mod:`errlib.stages.identity`), so a fix to the attack
 rebuilds every stage while an edit to the course machinery, teaching code or docs rebuilds none.

@@ -161,7 +161,8 @@ def check_setting(name: str, value: Any, settings: Optional[Settings] = None, wh
     r = RANGES.get(name)
     if r is not None and not _fits(value, r, settings):
         shown = f"{value!r} ({type(value).__name__})" if value is not None else "None"
-        raise ValueError(f"{what} {name!r} must be {describe(r, settings)}, got {shown}")
+        unknown = f"unknown {name} {value!r}; " if isinstance(value, str) and r.names else ""
+        raise ValueError(f"{unknown}{what} {name!r} must be {describe(r, settings)}, got {shown}")
 
 
 def check_settings(settings: Settings) -> None:

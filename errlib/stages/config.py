@@ -179,8 +179,9 @@ _DATASET = {
 
 
 def _validate(cfg: Config) -> Config:
-    """``cfg`` (its dataset names without aliases) if every setting is in its declared range (:data:`errlib.stages.params.RANGES`) and its
-    device and precision can run here; else a ValueError naming the setting, before any compute."""
+    """``cfg`` (its dataset names without aliases) if every setting is in its declared range
+    (:data:`errlib.stages.params.RANGES`) and its device and precision can run here; else a
+    ValueError naming the setting, before any compute."""
     check_settings(cfg.to_dict())
     names = {k: dataset_info(getattr(cfg, k)).name for k in ("dataset", "weak_dataset")}
     cfg = dataclasses.replace(cfg, **names) if names != {k: getattr(cfg, k) for k in names} else cfg  # "fmnist"

@@ -80,10 +80,10 @@ def test_notebooks_run_by_dependencies_with_the_environment_untouched(tmp_path, 
 def test_a_failed_notebook_is_loud_skips_its_dependents_and_exits_non_zero(tmp_path, capsys):
     nbs = [write_fake(tmp_path / "nb" / name) for name in ("01_a.ipynb", "02_b.ipynb", "06_c.ipynb")]
     with pytest.raises(SystemExit) as exit_:
-        run_course("smoke", [str(p) for p in nbs], {"eps": -2.0}, out=tmp_path / "out", html=False, jobs=1)
+        run_course("smoke", [str(p) for p in nbs], {"eps": 20.0}, out=tmp_path / "out", html=False, jobs=1)
     assert exit_.value.code == 1
     printed = capsys.readouterr().out
-    assert "01_a.ipynb FAILED" in printed and "ValueError: eps must be >= 0, got -2.0" in printed
+    assert "01_a.ipynb FAILED" in printed and "ValueError: the fake chapter takes eps <= 10, got 20.0" in printed
     assert "at: raise ValueError" in printed and "02_b.ipynb" in printed and "skipped" in printed
     doc = json.loads((tmp_path / "out" / "results.json").read_text())
     assert [doc["notebooks"][k]["status"] for k in ("01_a", "02_b", "06_c")] == ["failed", "skipped", "failed"]

@@ -77,11 +77,11 @@ def test_csv_rows_and_the_plot_draws_the_headline_fractions_by_their_declared_ki
 
 def _failing_grid_checks(out, capsys):
     printed = capsys.readouterr().out
-    assert "ValueError: eps must be >= 0, got -1.0" in printed and 'raise ValueError' in printed
+    assert "ValueError: the fake chapter takes eps <= 10, got 20.0" in printed and 'raise ValueError' in printed
     rows = list(csv.DictReader(open(out / "sweep.csv")))
     assert sorted(float(r["eps"]) for r in rows) == [1.0, 2.0], "the other points finish"
     status = {p["grid"]["eps"]: (p["status"], p["error"]) for p in _points(out)}
-    assert status[-1.0][0] == "failed" and "eps must be >= 0" in status[-1.0][1]
+    assert status[20.0][0] == "failed" and "takes eps <= 10" in status[20.0][1]
     builds = (out.parent / "runs" / "shared-builds.log").read_text().split()
     assert len(builds) == 1, "a stage shared by the points is built once"
 
@@ -89,7 +89,7 @@ def _failing_grid_checks(out, capsys):
 def test_local_processes_finish_the_other_points_and_share_stages(fake, tmp_path, capsys):
     out = tmp_path / "sweep"
     with pytest.raises(SweepFailed, match="1 grid point"):
-        sweep(str(fake), {"eps": [-1.0, 1.0, 2.0]}, profile="smoke", out=out, jobs=2, plot=False)
+        sweep(str(fake), {"eps": [20.0, 1.0, 2.0]}, profile="smoke", out=out, jobs=2, plot=False)
     _failing_grid_checks(out, capsys)
 
 
@@ -100,7 +100,7 @@ def test_a_two_worker_dask_cluster_runs_the_sweep(fake, tmp_path, capsys):
                                   dashboard_address=None) as cluster:
         out = tmp_path / "sweep"
         with pytest.raises(SweepFailed):
-            sweep(str(fake), {"eps": [-1.0, 1.0, 2.0]}, profile="smoke", out=out,
+            sweep(str(fake), {"eps": [20.0, 1.0, 2.0]}, profile="smoke", out=out,
                   scheduler=cluster.scheduler_address, plot=False)
     _failing_grid_checks(out, capsys)
 

@@ -15,6 +15,7 @@ own input (see :mod:`errlib.core.models`).
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass
 from typing import NamedTuple, Optional
 
@@ -117,12 +118,26 @@ def default_step_size(eps: float, steps: int) -> float:
     return 2.5 * eps / steps
 
 
+def _finite(v) -> bool:
+    try:
+        return math.isfinite(v)
+    except (OverflowError, TypeError):  # an int too large for a float; not a number
+        return False
+
+
+def check_step_size(step_size: float) -> None:
+    """ValueError naming ``step_size`` unless it is a finite positive number (inf would move no pixel)."""
+    if not (isinstance(step_size, (int, float)) and not isinstance(step_size, bool) and _finite(step_size)
+            and step_size > 0):
+        raise ValueError(f"step_size must be a finite positive number, got {step_size!r}")
+
+
 def check_attack_args(eps: float, steps: int, norm: str) -> None:
     """Raise a ValueError naming the bad argument (before any compute)."""
     if norm not in STEPS:
         raise ValueError(f"unknown norm {norm!r}; allowed: {', '.join(STEPS)}")
-    if not (isinstance(eps, (int, float)) and eps > 0):
-        raise ValueError(f"eps must be a positive number (a radius in [0, 1] pixel units), got {eps!r}")
+    if not (isinstance(eps, (int, float)) and not isinstance(eps, bool) and _finite(eps) and eps > 0):
+        raise ValueError(f"eps must be a finite positive number (a radius in [0, 1] pixel units), got {eps!r}")
     if not (isinstance(steps, int) and steps >= 1):
         raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
 
@@ -132,8 +147,7 @@ def _check_pgd_args(x, labels, eps, steps, step_size, norm) -> float:
     check_attack_args(eps, steps, norm)
     if step_size is None:
         step_size = default_step_size(eps, steps)
-    if not step_size > 0:
-        raise ValueError(f"step_size must be positive, got {step_size!r}")
+    check_step_size(step_size)
     if len(x) != len(labels):
         raise ValueError(f"x has {len(x)} images but labels has {len(labels)} entries")
     if len(x) == 0:

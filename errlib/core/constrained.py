@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attacks import L2Step, _draw, _frozen_eval, check_attack_args, default_step_size
+from .attacks import L2Step, _draw, _frozen_eval, check_attack_args, check_step_size, default_step_size
 from .parallel import cpu_settings
 
 METHODS = ("kl", "orthogonal")
@@ -62,8 +62,7 @@ def check_constrained_args(model, judge, x, target, eps, steps, step_size, lam, 
             raise ValueError(f"{name} must be a torch.nn.Module, got {type(m).__name__}")
     check_attack_args(eps, steps, "l2")
     step_size = default_step_size(eps, steps) if step_size is None else step_size
-    if not (isinstance(step_size, (int, float)) and step_size > 0):
-        raise ValueError(f"step_size must be a positive number, got {step_size!r}")
+    check_step_size(step_size)
     if not (isinstance(lam, (int, float)) and math.isfinite(lam) and lam >= 0):
         raise ValueError(f"lam must be a finite number >= 0, got {lam!r}")
     if method not in METHODS:

@@ -30,7 +30,10 @@ times cores), and the run's ``commit``, ``date`` and ``machine`` (:func:`provena
 and errlib code are unchanged since its last successful run is not executed
 again; ``--force`` executes it anyway. Parameters are checked against the notebooks'
 ``parameters`` cells before anything runs; the caller's environment is never
-changed (kernels get theirs at start).
+changed (kernels get theirs at start). Before anything runs, the runs folder, the output folder and
+the data root are checked usable (one line naming the path and ``ERRLIB_RUNS``, ``--out`` or
+``ERRLIB_DATA`` otherwise), and a previous ``results.json`` that cannot be read is set aside, named,
+and none of its numbers reported.
 """
 from __future__ import annotations
 
@@ -50,7 +53,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from . import site
-from ..stages.cache import runs_root
+from ..core.data import data_root
+from ..stages.cache import UnwritableLocation, read_record, runs_root, writable_folder
 from ..stages.config import add_profile_argument
 from .render import render_report
 from .runner import check_parameters, errlib_fingerprint, failure_text, list_notebooks, run_job
@@ -162,9 +166,8 @@ def run_course(profile: str = "default", only: Optional[Sequence[str]] = None,
     nbs = list_notebooks(only)
     shares = check_parameters(dict(parameters or {}, profile=profile), nbs)  # before anything runs
     jobs = jobs or default_jobs()
-    out = Path(out) if out else runs_root() / "course" / profile
-    out.mkdir(parents=True, exist_ok=True)
-    previous = json.loads((out / "results.json").read_text()) if (out / "results.json").exists() else {}
+    out = check_places(Path(out) if out else None, profile)
+    previous = read_record(out / "results.json", "the course's results file", _record_problem) or {}
     doc: Dict[str, Any] = {"profile": profile, "parameters": dict(parameters or {}),
                            "notebooks": dict(previous.get("notebooks", {})),
                            "ahead": dict(previous.get("ahead", {})), "jobs": jobs,
@@ -191,6 +194,34 @@ def run_course(profile: str = "default", only: Optional[Sequence[str]] = None,
         print(f"FAILED or skipped: {', '.join(failed)}", flush=True)
         raise SystemExit(1)
     return doc
+
+
+def check_places(out: Optional[Path], profile: str) -> Path:
+    """The course's output folder, once it, the runs folder and the data root are known usable;
+    else :class:`~errlib.stages.cache.UnwritableLocation` naming the path and what moves it."""
+    writable_folder(runs_root(), "the runs folder", "ERRLIB_RUNS")
+    default = runs_root() / "course" / profile
+    writable_folder(out or default, "the course output folder", "--out" if out else "--out (or ERRLIB_RUNS)")
+    data = data_root()
+    if data.exists() and not data.is_dir():
+        raise UnwritableLocation(f"the data root {data} is not a folder; set ERRLIB_DATA to the folder "
+                                 "holding the datasets")
+    if not data.exists():  # nothing to read there: it must at least take a download
+        writable_folder(data, "the data root", "ERRLIB_DATA")
+    return out or default
+
+
+def _record_problem(doc: Dict[str, Any]) -> Optional[str]:
+    """What makes a previous results document unusable (an entry, fingerprint or values of the wrong
+    type), or None; :func:`run_course` then sets it aside and reruns rather than trust it."""
+    for part in ("notebooks", "ahead"):
+        entries = doc.get(part, {})
+        if not isinstance(entries, dict) or not all(isinstance(e, dict) for e in entries.values()):
+            return f"has {part!r} entries that are not JSON objects"
+        for name, e in entries.items():
+            if not isinstance(e.get("fingerprint", ""), str) or not isinstance(e.get("values", {}), dict):
+                return f"has an unreadable fingerprint or values for {name!r}"
+    return None
 
 
 def _tasks(profile, nbs, shares, out, doc, force, ahead, run_job) -> List[Task]:

@@ -107,7 +107,21 @@ def check_parameters(parameters: Dict[str, Any], notebooks: Sequence[Path]) -> D
     declared = {nb: declared_parameters(nb) for nb in notebooks}
     names = list(dict.fromkeys(n for d in declared.values() for n in d))
     check(parameters, names)
+    _check_together(parameters)
     return {nb: {k: v for k, v in parameters.items() if k in d} for nb, d in declared.items()}
+
+
+def _check_together(parameters: Dict[str, Any]) -> None:
+    """The settings among ``parameters`` resolved with their profile into one config, so a bound that
+    depends on another setting (a radius beyond the dataset's largest distance, more images than the
+    dataset holds) stops the run here rather than in a kernel."""
+    import dataclasses
+
+    from ..stages.config import Config, resolve
+
+    fields = {f.name for f in dataclasses.fields(Config)}
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in parameters.items() if k in fields}
+    resolve(values.pop("profile", None), **values)
 
 
 def _raising_line(traceback: Sequence[str]) -> str:
@@ -170,16 +184,41 @@ def errlib_fingerprint() -> str:
 def run_job(nb: Path, target: Path, parameters: Dict[str, Any], env: Dict[str, str],
             timeout: Optional[int] = None, html: bool = False) -> Dict[str, Any]:
     """One notebook run as a worker process does it: :func:`execute`, then (if it succeeded) an HTML
-    copy and the results the notebook saved to ``$ERRLIB_RESULTS/<stem>.json`` (``results``)."""
-    import json
+    copy and the results the notebook saved to ``$ERRLIB_RESULTS/<stem>.json`` (``results``).
 
+    A previous run's results file is removed first, so only this run's numbers are read back; one
+    that cannot be read is set aside (:func:`errlib.stages.cache.read_record`) and the run counts as
+    failed, naming the file, rather than reporting no numbers or stale ones as a success.
+    """
+    res_file = Path(env["ERRLIB_RESULTS"]) / f"{nb.stem}.json"
+    res_file.unlink(missing_ok=True)
     result = execute(nb, target, parameters, env=env, timeout=timeout, label=nb.stem)
     if result["status"] == "ok":
         if html:
             _to_html(target)
-        res_file = Path(env["ERRLIB_RESULTS"]) / f"{nb.stem}.json"
-        result["results"] = json.loads(res_file.read_text()) if res_file.exists() else {}
+        result.update(_read_results(res_file))
     return result
+
+
+def _results_problem(doc: Dict[str, Any]) -> Optional[str]:
+    """What makes a notebook's results document unreadable (see report.save_results), or None."""
+    if not isinstance(doc.get("values", {}), dict) or not isinstance(doc.get("kinds", {}), dict):
+        return "holds values or kinds that are not JSON objects"
+    if not all(isinstance(v, dict) for v in doc.get("values", {}).values()):
+        return "holds a value that is not a JSON object with its kind"
+    return None
+
+
+def _read_results(res_file: Path) -> Dict[str, Any]:
+    """``{"results": ...}`` read from a notebook's results file ({} when it wrote none), or a failure."""
+    from ..stages.cache import read_record
+
+    there = res_file.exists()
+    results = read_record(res_file, "the notebook's results file", _results_problem)
+    if there and results is None:
+        return {"status": "failed", "ename": "UnreadableResults", "cell": None, "line": "",
+                "evalue": f"{res_file} could not be read; set aside beside it, no numbers reported"}
+    return {"results": results or {}}
 
 
 def _to_html(nb_path: Path) -> Path:

@@ -21,6 +21,11 @@ Payloads load with ``torch.load(..., weights_only=True)``; a payload that
 needs more than tensors to load (a pickle that would run code) is refused, set
 aside and rebuilt.
 
+Run records and folders: :func:`read_record` reads a JSON record (the course's ``results.json``, a
+notebook's results) and sets an unreadable one aside as ``<name>.corrupt-<time>``, named in one line;
+:func:`writable_folder` refuses a folder that cannot be written with the setting that moves it
+(``ERRLIB_RUNS`` for the runs root, checked before a stage is built).
+
 Code identity: the key also holds a hash of the code that computes stages, every module of
 ``errlib/core`` and ``errlib/stages`` (:mod:`errlib.stages.identity`), so a fix to the attack
 rebuilds every stage while an edit to the course machinery, teaching code or docs rebuilds none.
@@ -48,6 +53,7 @@ import platform
 import socket
 import shutil
 import sys
+import tempfile
 import time
 import uuid
 import warnings
@@ -221,6 +227,46 @@ def _set_aside(path: Path, key: str, why: str) -> None:
     os.rename(path, broken)
 
 
+def read_record(path: Path, what: str, check: Callable[[Any], Optional[str]] = lambda doc: None) -> Optional[Any]:
+    """The JSON document in ``path`` (a run record: results, a notebook's results), None if absent.
+
+    One that cannot be read (not JSON, ``null``, or ``check(doc)`` names what is wrong; the
+    default asks only for a JSON object) is renamed ``<name>.corrupt-<time>-<random>``, kept, not
+    deleted, with a one-line message naming the file, and None returned: no stale or partial
+    numbers are read from it.
+    """
+    if not path.exists():
+        return None
+    try:
+        doc = json.loads(path.read_text())
+        why = "holds no JSON object" if not isinstance(doc, dict) else check(doc)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        why = f"is not readable JSON ({type(exc).__name__}: {str(exc)[:80]})"
+    if why is None:
+        return doc
+    aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}")
+    os.rename(path, aside)
+    print(f"[errlib] {what} {path} {why}; set aside as {aside.name}, not read", file=sys.stderr, flush=True)
+    return None
+
+
+class UnwritableLocation(ValueError):
+    """A folder errlib must write to cannot be written: a setting to change, found before any compute."""
+
+
+def writable_folder(path: Path, what: str, setting: str) -> Path:
+    """``path``, created if missing, once a file could be written there; else :class:`UnwritableLocation`
+    naming the folder and the ``setting`` (environment variable or option) that moves it."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise UnwritableLocation(f"{what} {path} cannot be written ({exc.strerror or exc}); "
+                                 f"set {setting} to a folder you can write") from None
+    return path
+
+
 def _load(stage: str, key: str, path: Path, *, repair: bool, verbose: bool) -> Optional[StageResult]:
     """The cached stage at ``path``, or None; ``repair`` moves a damaged or refused copy aside."""
     if not path.exists():
@@ -259,6 +305,7 @@ def run_stage(stage: str, settings: Dict[str, Any],
     found = None if force else _load(stage, key, path, repair=False, verbose=verbose)
     if found is not None:
         return found
+    writable_folder(path.parent, "the runs folder", "ERRLIB_RUNS")  # one line, not a raw OSError, before the build
     with _build_lock(path, verbose):
         found = None if force else _load(stage, key, path, repair=True, verbose=verbose)
         if found is not None:  # built by another process while we waited

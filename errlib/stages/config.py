@@ -23,6 +23,10 @@ Part I's stages), so separate configs would copy those fields or nest one in
 another, and every notebook's flat ``parameters`` cell would have to learn
 which config a name belongs to. :data:`PARTS` says which sections apply to
 which notebooks, and :func:`describe` shows only those.
+
+Every setting has one declared range, a line of the table :data:`errlib.stages.params.RANGES`
+(why a table and not pydantic: that module's doc); :func:`resolve` and :meth:`Config.replace`
+check the whole config against it, before any compute, with messages naming the setting.
 """
 from __future__ import annotations
 
@@ -31,9 +35,8 @@ import os
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
-from ..core.attacks import check_attack_args, default_step_size
+from ..core.attacks import default_step_size
 from ..core.data import dataset_info
-from ..core.models import MODELS
 from ..core import precision as prec
 from ..core.train import pick_device
 from .toy import TRAIN_STEPS as TOY_TRAIN_STEPS
@@ -176,44 +179,18 @@ _DATASET = {
 
 
 def _validate(cfg: Config) -> Config:
-    if cfg.profile not in PROFILES:
-        raise ValueError(f"unknown profile {cfg.profile!r}; allowed: {', '.join(PROFILES)}")
-    dataset_info(cfg.dataset)
-    prec.resolve(cfg.precision, pick_device(cfg.device))  # a bad value, or bf16 where it cannot run: stop now
-    if cfg.weak_dataset not in TEACHER_STEPS:
-        raise ValueError(f"unknown weak_dataset {cfg.weak_dataset!r}; allowed: {', '.join(TEACHER_STEPS)}")
-    for name in (cfg.model, cfg.student_model, *cfg.transfer_models):
-        if name not in MODELS:
-            raise ValueError(f"unknown model {name!r}; allowed: {', '.join(sorted(MODELS))}")
-    check_attack_args(cfg.eps, cfg.steps, cfg.norm)
-    for k in ("n_train", "n_attack", "n_test"):
-        v = getattr(cfg, k)
-        if v is not None and (not isinstance(v, int) or v < 1):
-            raise ValueError(f"{k} must be a positive integer (or None for all), got {v!r}")
-    if cfg.judge_model not in MODELS:
-        raise ValueError(f"unknown judge_model {cfg.judge_model!r}; allowed: {', '.join(sorted(MODELS))}")
-    check_attack_args(cfg.judge_eps, cfg.judge_steps, "l2")
-    if cfg.judge_n_train is not None and (not isinstance(cfg.judge_n_train, int) or cfg.judge_n_train < 1):
-        raise ValueError(f"judge_n_train must be a positive integer (or None for all), got {cfg.judge_n_train!r}")
-    for k in ("epochs", "student_epochs", "batch_size", "attack_batch_size", "wrong_epochs",
-              "cross_epochs", "toy_seeds", "toy_steps", "judge_epochs", "judge_eval_steps",
-              "judge_n_eval", "n_seeds"):
-        v = getattr(cfg, k)
-        if not isinstance(v, int) or v < 1:
-            raise ValueError(f"{k} must be an integer >= 1, got {v!r}")
-    if cfg.grader_model not in MODELS:
-        raise ValueError(f"unknown grader_model {cfg.grader_model!r}; allowed: {', '.join(sorted(MODELS))}")
-    check_attack_args(cfg.grader_eps, cfg.judge_steps, "l2")
-    if cfg.grader_seed == cfg.judge_seed:
-        raise ValueError(f"grader_seed must differ from judge_seed ({cfg.judge_seed}): the grader is an independent judge")
-    if (cfg.n_constrained is not None and (not isinstance(cfg.n_constrained, int) or cfg.n_constrained < 0)) \
-            or cfg.constrain_lam < 0:
-        raise ValueError(f"n_constrained must be an integer >= 0 and constrain_lam >= 0, got "
-                         f"{cfg.n_constrained!r}, {cfg.constrain_lam!r}")
-    if cfg.teacher_steps is not None and (not isinstance(cfg.teacher_steps, int) or cfg.teacher_steps < 1):
-        raise ValueError(f"teacher_steps must be an integer >= 1 (or None: the dataset's), got {cfg.teacher_steps!r}")
-    if cfg.keep not in ("all", "successful"):
-        raise ValueError(f"keep must be 'all' or 'successful', got {cfg.keep!r}")
+    """``cfg`` (its dataset names without aliases) if every setting is in its declared range
+    (:data:`errlib.stages.params.RANGES`) and its device and precision can run here; else a
+    ValueError naming the setting, before any compute."""
+    check_settings(cfg.to_dict())
+    names = {k: dataset_info(getattr(cfg, k)).name for k in ("dataset", "weak_dataset")}
+    cfg = dataclasses.replace(cfg, **names) if names != {k: getattr(cfg, k) for k in names} else cfg  # "fmnist"
+    try:
+        device = pick_device(cfg.device)
+    except RuntimeError as exc:  # torch.device("gpu0")
+        raise ValueError(f"setting 'device' must be a torch device such as 'cpu', 'cuda' or 'cuda:0', "
+                         f"got {cfg.device!r} ({exc})") from None
+    prec.resolve(cfg.precision, device)  # bf16 where it cannot run: stop now
     return cfg
 
 
@@ -323,4 +300,4 @@ def add_profile_argument(parser, help: str = "the profile: smoke | default | ful
 
 
 # Notebook parameters are checked in their own module (re-exported here: ``config.from_notebook``).
-from .params import check_parameters, from_notebook  # noqa: E402,F401  (after Config and resolve exist)
+from .params import RANGES, check_parameters, check_settings, from_notebook  # noqa: E402,F401  (after Config and resolve exist)

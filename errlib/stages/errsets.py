@@ -129,6 +129,31 @@ def adversarial_set(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, rule:
                     success=res.success, delta_norm=res.delta_norm.float())
 
 
+class AttackDidNotWork(RuntimeError):
+    """An error set whose attack left the images as they were, or reached its targets hardly more often
+    than chance: numbers built on it would be garbage, so the run stops (:func:`check_attack_worked`)."""
+
+
+def check_attack_worked(es_or_metrics, chance: float, what: str) -> None:
+    """Stop with :class:`AttackDidNotWork`, saying what to change, if an attacked error set is not one.
+
+    ``es_or_metrics``: an :class:`ErrorSet` or its :meth:`ErrorSet.summary` (a stage's metrics).
+    Refused: a mean perturbation norm of zero (eps or the step size moved no pixel), or an attack
+    success rate under twice ``chance`` (the labels would be nearly the targets' noise, and a student
+    near chance would say nothing about features). The eps sweep's points are weak on purpose and
+    are not checked (``get_errset(..., guard=False)``).
+    """
+    m = es_or_metrics.summary() if isinstance(es_or_metrics, ErrorSet) else es_or_metrics
+    norm, success = float(m["mean_delta_norm"]), float(m["success_rate"])
+    if not norm > 0:  # nan (no rows) as well as 0
+        raise AttackDidNotWork(f"{what}: the attack moved no pixel (mean perturbation norm {norm:g}); "
+                               "give eps and step_size finite positive values and check steps >= 1")
+    if not success >= 2 * chance:
+        raise AttackDidNotWork(f"{what}: the attack reached its target on {100 * success:.1f}% of images, under "
+                               f"twice chance ({100 * 2 * chance:.0f}%); raise eps or steps, or check that the "
+                               "source model is trained (its test accuracy)")
+
+
 def _unperturbed(x, labels, y_true, pred, success) -> ErrorSet:
     return ErrorSet(x=to_float(x), y=labels.long(), y_true=y_true.long().cpu(), source_pred=pred,
                     success=success, delta_norm=torch.zeros(len(x)))

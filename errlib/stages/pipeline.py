@@ -24,7 +24,7 @@ from torch import nn
 from ..core import data as D
 from .cache import StageResult, run_stage
 from .config import Config
-from .errsets import ErrorSet, adversarial_set
+from .errsets import ErrorSet, adversarial_set, check_attack_worked
 from ..core.seeds import derive
 from ..core.train import TrainRecipe, evaluate, pick_device, predict
 
@@ -161,12 +161,14 @@ def attacked_images(cfg: Config) -> Tuple[torch.Tensor, torch.Tensor]:
 
 
 def get_errset(cfg: Config, rule: str, *, source: Optional[Tuple[nn.Module, StageResult]] = None,
-               force: bool = False) -> Stage:
+               force: bool = False, guard: bool = True) -> Stage:
     """The error set for a target ``rule`` ("all" = D_rand, "shift" = D_det, "other" = D_other).
 
     Attacks ``n_attack`` training images (a seeded subset, the same for every
     rule) with targeted PGD against the source model and labels each with its
-    target. ``source`` defaults to :func:`get_source` ``(cfg)``.
+    target. ``source`` defaults to :func:`get_source` ``(cfg)``. ``guard``: stop
+    if the attack did not work (:func:`~errlib.stages.errsets.check_attack_worked`);
+    the eps sweep, weak at some radii on purpose, turns it off.
     """
     model, src = source if source is not None else get_source(cfg)
     settings = dict(rule=rule, norm=cfg.norm, eps=cfg.eps, steps=cfg.steps, step_size=cfg.resolved_step_size,
@@ -182,6 +184,8 @@ def get_errset(cfg: Config, rule: str, *, source: Optional[Tuple[nn.Module, Stag
         return es.to_dict(), dict(es.summary(), source_test_acc=src.metrics.get("test_acc"))
 
     res = run_stage("errset", settings, build, upstream=[src.key], force=force)
+    if guard:
+        check_attack_worked(res.metrics, cfg.chance, f"{RULE_NAMES.get(rule, rule)} (eps {cfg.eps:g}, {cfg.dataset})")
     return Stage(ErrorSet.from_dict(res.payload), res)
 
 

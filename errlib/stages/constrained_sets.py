@@ -38,7 +38,7 @@ from ..core.data import to_float
 from ..core.train import predict
 from .cache import StageResult, run_stage
 from .config import Config
-from .errsets import ErrorSet
+from .errsets import ErrorSet, check_attack_worked
 from ..core.seeds import derive
 from .kinds import count, fraction, norm, number, value
 from .leakage import get_judge, get_reading, headline_row, reading_shares
@@ -128,6 +128,7 @@ def get_constrained_set(cfg: Config, rule: str, *, source=None, judge=None) -> S
                                   plain_mean_delta_norm=base.delta_norm.mean().item())
 
     res = run_stage("cset", settings, build, upstream=[src.key, jres.key, p_res.key])
+    check_attack_worked(res.metrics, cfg.chance, f"constrained {RULE_NAMES.get(rule, rule)} (lam {cfg.constrain_lam:g})")
     return Stage(ErrorSet.from_dict(res.payload), res)
 
 

@@ -304,15 +304,16 @@ def eps_point(cfg: Config, judge=None) -> Dict[str, Any]:
     judge = judge if judge is not None else get_judge(cfg)
     source = get_source(cfg)
     row: Dict[str, Any] = {"eps": number(cfg.eps)}
-    for rule in ("all", "shift"):
-        name = RULE_NAMES[rule]
-        errset = get_errset(cfg, rule, source=source)
+    sets = {}
+    for rule in ("all", "shift"):  # weak radii on purpose: no guard on the attack's success
+        name, errset = RULE_NAMES[rule], sets.setdefault(rule, get_errset(cfg, rule, source=source, guard=False))
         reading = get_reading(cfg, rule, errset=errset, judge=judge)[1].metrics
         row.update({f"{name}_attack_success": fraction(errset[1].metrics["success_rate"]),
                     f"{name}_clean_test_acc": fraction(get_student(cfg, rule, errset=errset)[1].metrics["test_acc"]),
                     f"{name}_judge_reads_target": fraction(reading["reads_target"])})
     try:
-        filtered = get_filtered_student(cfg, "shift", "filtered", judge=judge).result.metrics["test_acc"]
+        filtered = get_filtered_student(cfg, "shift", "filtered", errset=sets["shift"],
+                                        judge=judge).result.metrics["test_acc"]
     except EmptySubsetError:
         filtered = float("nan")
     row["D_det_filtered_student_clean_test_acc"] = fraction(filtered)

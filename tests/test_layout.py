@@ -91,11 +91,7 @@ def circles(graph):
 
 
 # Circles that exist today and are being removed elsewhere; a new one fails the test below.
-KNOWN_CIRCLES = {
-    # config re-exports params.from_notebook, which reads config's PARAMETERS and resolve: moving
-    # from_notebook into config.py ends it once issue 32's rework of params.py has landed (issue 31)
-    frozenset({"stages/config", "stages/params"}),
-}
+KNOWN_CIRCLES: set = set()  # none today; a new one fails the test below
 
 
 def test_no_modules_of_a_sub_package_import_each_other_in_a_circle():

@@ -39,6 +39,7 @@ from ..core.attacks import default_step_size
 from ..core.data import dataset_info
 from ..core import precision as prec
 from ..core.train import pick_device
+from .params import RANGES, check_parameters, check_settings
 from .toy import TRAIN_STEPS as TOY_TRAIN_STEPS
 
 PROFILES = ("smoke", "default", "full")
@@ -299,5 +300,28 @@ def add_profile_argument(parser, help: str = "the profile: smoke | default | ful
     parser.add_argument("--profile", default=profile_from_env(), choices=list(PROFILES), help=help)
 
 
-# Notebook parameters are checked in their own module (re-exported here: ``config.from_notebook``).
-from .params import RANGES, check_parameters, check_settings, from_notebook  # noqa: E402,F401  (after Config and resolve exist)
+def from_notebook(namespace: Dict[str, Any], extra: Sequence[str] = ()):
+    """Resolve a config from a notebook's parameter variables.
+
+    Reads the shared names in ``PARAMETERS`` plus a chapter's ``extra`` ones
+    (which must be :class:`Config` fields); lists become tuples. A global that
+    looks injected by ``papermill -p`` (a str, number, bool, None, list or
+    tuple under a public name the notebook does not declare, e.g. a misspelt
+    ``epss``) or a value out of its range stops the notebook here, before any
+    compute, with the valid names (:func:`check_parameters`).
+    """
+    names = tuple(PARAMETERS) + tuple(extra)
+    missing = [k for k in names if k not in namespace]
+    if missing:
+        raise ValueError(f"the parameters cell must define {missing}")
+    ipython = {"In", "Out", "exit", "quit", "get_ipython"}
+    injected = {k: v for k, v in namespace.items()
+                if not k.startswith("_") and k not in ipython
+                and isinstance(v, (str, int, float, bool, list, tuple, type(None)))}
+    check_parameters(injected, names)
+    from .cache import runs_root, writable_folder
+
+    writable_folder(runs_root(), "the runs folder", "ERRLIB_RUNS")  # stages are saved there: say so now
+    values = {k: tuple(v) if isinstance(v, list) else namespace[k] for k in names for v in [namespace[k]]}
+    return resolve(values.pop("profile"), **values)
+

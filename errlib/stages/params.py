@@ -14,8 +14,8 @@ the same fields to keep in step, and its messages name types, not what a value m
 largest L2 distance between two mnist images"). The table is one line per setting, readable
 beside :class:`Config`, and tests/test_config_ranges.py generates good and bad values from it.
 
-:func:`from_notebook` resolves a config from a notebook's globals. This module imports
-``config`` inside its functions, since ``config`` imports it.
+:func:`errlib.stages.config.from_notebook` resolves a config from a notebook's globals with
+these checks; this module never imports ``config`` (``config`` imports it).
 """
 from __future__ import annotations
 
@@ -192,31 +192,3 @@ def check_parameters(values: Dict[str, Any], names: Sequence[str]) -> None:
     for k, v in values.items():
         if v is not None:
             check_setting(k, v, what="parameter")
-
-
-def from_notebook(namespace: Dict[str, Any], extra: Sequence[str] = ()):
-    """Resolve a config from a notebook's parameter variables.
-
-    Reads the shared names in ``PARAMETERS`` plus a chapter's ``extra`` ones
-    (which must be :class:`Config` fields); lists become tuples. A global that
-    looks injected by ``papermill -p`` (a str, number, bool, None, list or
-    tuple under a public name the notebook does not declare, e.g. a misspelt
-    ``epss``) or a value out of its range stops the notebook here, before any
-    compute, with the valid names (:func:`check_parameters`).
-    """
-    from .config import PARAMETERS, resolve
-
-    names = tuple(PARAMETERS) + tuple(extra)
-    missing = [k for k in names if k not in namespace]
-    if missing:
-        raise ValueError(f"the parameters cell must define {missing}")
-    ipython = {"In", "Out", "exit", "quit", "get_ipython"}
-    injected = {k: v for k, v in namespace.items()
-                if not k.startswith("_") and k not in ipython
-                and isinstance(v, (str, int, float, bool, list, tuple, type(None)))}
-    check_parameters(injected, names)
-    from .cache import runs_root, writable_folder
-
-    writable_folder(runs_root(), "the runs folder", "ERRLIB_RUNS")  # stages are saved there: say so now
-    values = {k: tuple(v) if isinstance(v, list) else namespace[k] for k in names for v in [namespace[k]]}
-    return resolve(values.pop("profile"), **values)

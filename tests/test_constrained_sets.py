@@ -79,7 +79,7 @@ def test_the_constrained_set_is_attacked_toward_its_own_labels(mnist_root):
         err = es.y != es.y_true
         to_t, plain_to_t = (pred == es.y)[err].float().mean().item(), (pred_plain == plain.y)[err].float().mean().item()
         to_y = (pred == es.y_true)[err].float().mean().item()
-        assert to_t > 0.5 and to_t >= plain_to_t - 0.25, (rule, to_t, plain_to_t)
+        assert to_t > 3 * cfg.chance and to_t >= plain_to_t - 0.25, (rule, to_t, plain_to_t)
         assert to_y < to_t / 2, (rule, to_y, to_t)
 
 
@@ -98,7 +98,8 @@ def test_constrained_stages_cache_and_reload(mnist_root):
     es, res = C.get_constrained_set(cfg, "shift")
     again, res2 = C.get_constrained_set(cfg, "shift")
     assert res2.cached and res2.key == res.key and torch.equal(es.x, again.x)
-    assert C.constrained_row(cfg, other=True) == first  # every stage of the row loads, nothing moves
+    same = lambda row: {k: "nan" if v != v else v for k, v in row.items()}  # NaN: a plain student at chance
+    assert same(C.constrained_row(cfg, other=True)) == same(first)  # every stage of the row loads, nothing moves
     assert first["constrained_rows"] == cfg.n_attack
     for name in ("D_rand", "D_det", "D_other"):
         for k in ("constrained_attack_success", "constrained_grader_reads_target", "constrained_student_clean_test_acc",

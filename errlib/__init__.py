@@ -42,7 +42,7 @@ LAYOUT = {
                "constrained_sets", "wallace", "controls", "toy", "reference", "planted", "verdict", "executor", "costs",
                "course_plan"),
     "teach": ("plotting", "toy_plots", "verdict_plots", "exercises", "checkers", "solutions"),
-    "run": ("course", "runner", "tasks", "sweep", "render", "results_page", "site"),
+    "run": ("course", "runner", "tasks", "sweep", "render", "results_page", "time_table", "site"),
 }
 _HOME = {module: package for package, modules in LAYOUT.items() for module in modules}
 

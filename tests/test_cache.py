@@ -9,7 +9,8 @@ import pytest
 import torch
 
 import errlib.stages.cache as cache
-from errlib.stages.cache import MANIFEST, PAYLOAD, run_stage, runs_root, stage_key
+from errlib.stages.cache import MANIFEST, PAYLOAD, run_stage, runs_root
+from errlib.stages.identity import stage_key
 from helpers import tiny_model
 
 pytestmark = pytest.mark.usefixtures("isolated_env")

@@ -172,13 +172,11 @@ def failure_text(name: str, result: Dict[str, Any], target: Path) -> str:
 
 
 def errlib_fingerprint() -> str:
-    """16 hex digits over every errlib module's code (syntax trees without docstrings)."""
-    import hashlib
+    """The code part of a notebook run's fingerprint: :func:`errlib.stages.identity.code_identity`
+    over everything a notebook imports (core, stages, teach), the one "unchanged" test."""
+    from ..stages.identity import NOTEBOOK_CODE, code_identity
 
-    from ..stages.cache import PACKAGE_ROOT, module_hash
-
-    names = sorted(p.stem for p in PACKAGE_ROOT.glob("*/*.py") if p.stem != "__init__")
-    return hashlib.sha256("".join(f"{n}:{module_hash(n)};" for n in names).encode()).hexdigest()[:16]
+    return code_identity(packages=NOTEBOOK_CODE)
 
 
 def run_job(nb: Path, target: Path, parameters: Dict[str, Any], env: Dict[str, str],

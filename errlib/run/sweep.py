@@ -34,7 +34,8 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ..stages.cache import _canonical, runs_root
+from ..stages.cache import runs_root
+from ..stages.identity import canonical
 from ..stages.kinds import kind_of
 from .runner import check_parameters, errlib_fingerprint, failure_text, list_notebooks, run_job
 from ..stages.executor import Task, make_executor, run_tasks
@@ -47,7 +48,7 @@ class SweepFailed(RuntimeError):
 
 def point_id(parameters: Dict[str, Any]) -> str:
     """10 hex digits over every parameter of a run (sorted; eps=3 and eps=3.0 are one point)."""
-    blob = json.dumps(_canonical(parameters), sort_keys=True, separators=(",", ":"))
+    blob = json.dumps(canonical(parameters), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 

@@ -65,7 +65,7 @@ import torch
 
 from ..core.data import REPO_ROOT
 from ..core.environment import environment
-from .identity import PACKAGE_ROOT, canonical, code_identity, module_hash, module_path, stage_key  # noqa: F401
+from .identity import code_identity, stage_key
 
 PAYLOAD = "payload.pt"
 MANIFEST = "manifest.json"
@@ -79,7 +79,6 @@ def runs_root(root: Optional[os.PathLike] = None) -> Path:
     return Path(env) if env else REPO_ROOT / "data" / "runs"
 
 
-_canonical = canonical  # errlib.run.sweep hashes its parameters the same way
 
 
 def _sha256(path: Path) -> str:

@@ -29,7 +29,11 @@ NOT_COMPUTING = {  # path under errlib/ -> why it never changes a payload
     "stages/reference.py": "published numbers that notebooks print beside ours",
     "stages/kinds.py": "labels results.json values (fraction, count, ...); stages never read it",
     "stages/report.py": "saves a notebook's published values to results files; no stage imports it",
+    "stages/executor.py": "starts stage calls in processes and waits for them; computes nothing itself",
+    "stages/course_plan.py": "declares which stage calls run ahead of which notebook",
+    "stages/costs.py": "estimates a notebook's run time from a recorded run",
 }
+NOTEBOOK_CODE = ("core", "stages", "teach")  # what a notebook imports: its fingerprint's code part
 
 
 def canonical(obj: Any) -> Any:
@@ -67,31 +71,22 @@ def file_hash(path: Path) -> str:
     return _source_hash(str(path), st.st_mtime_ns, st.st_size)
 
 
-def module_path(name: str, root: Optional[Path] = None) -> Path:
-    """``errlib/<sub-package>/<name>.py``: module stems are unique across the sub-packages."""
-    found = sorted((root or PACKAGE_ROOT).glob(f"*/{name}.py"))
-    if len(found) != 1:
-        raise LookupError(f"errlib module {name!r}: expected one file, found {[str(p) for p in found]}")
-    return found[0]
-
-
-def module_hash(name: str) -> str:
-    """:func:`file_hash` of ``errlib/<sub-package>/<name>.py``."""
-    return file_hash(module_path(name))
-
-
-def computing_files(root: Optional[Path] = None) -> list:
+def computing_files(root: Optional[Path] = None, packages: Sequence[str] = COMPUTING) -> list:
     """The ``.py`` files under ``root`` (default errlib/) whose code makes payloads, relative paths
-    sorted: every file of :data:`COMPUTING`'s folders, at any depth, less :data:`NOT_COMPUTING`."""
+    sorted: every file of ``packages``' folders (default :data:`COMPUTING`), at any depth, less
+    :data:`NOT_COMPUTING` (which only the stages' own identity leaves out)."""
     root = Path(root or PACKAGE_ROOT)
-    files = (p.relative_to(root).as_posix() for sub in COMPUTING for p in (root / sub).rglob("*.py"))
-    return sorted(f for f in files if f not in NOT_COMPUTING)
+    files = (p.relative_to(root).as_posix() for sub in packages for p in (root / sub).rglob("*.py"))
+    skip = NOT_COMPUTING if tuple(packages) == COMPUTING else {}
+    return sorted(f for f in files if f not in skip)
 
 
-def code_identity(root: Optional[Path] = None) -> str:
-    """16 hex digits over the code of :func:`computing_files` (names and syntax trees)."""
+def code_identity(root: Optional[Path] = None, packages: Sequence[str] = COMPUTING) -> str:
+    """16 hex digits over the code of :func:`computing_files` (names and syntax trees): with the
+    default ``packages``, a stage's code; with :data:`NOTEBOOK_CODE`, everything a notebook runs
+    (the course and a sweep key a notebook run by it, so one function says "unchanged")."""
     root = Path(root or PACKAGE_ROOT)
-    blob = "".join(f"{rel}:{file_hash(root / rel)};" for rel in computing_files(root))
+    blob = "".join(f"{rel}:{file_hash(root / rel)};" for rel in computing_files(root, packages))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -32,7 +32,7 @@ LAYOUT = {
              "environment"),
     "stages": ("cache", "identity", "kinds", "config", "params", "errsets", "pipeline", "leakage",
                "constrained_sets", "wallace", "controls", "toy", "reference", "planted"),
-    "teach": ("plotting", "toy_plots", "exercises", "checkers", "solutions"),
+    "teach": ("plotting", "toy_plots", "exercises", "check_kit", "checkers", "pgd_checker", "solutions"),
     "run": ("course", "runner", "tasks", "sweep", "report", "site"),
 }
 _HOME = {module: package for package, modules in LAYOUT.items() for module in modules}

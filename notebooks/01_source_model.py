@@ -234,7 +234,8 @@ exercises.check("normalize", normalize)
 # ### Exercise 01.2 (coding): error rate per class
 # Which classes does the source model get wrong most often? Write `per_class_error(pred, y,
 # num_classes)`: for each true class, the share of its images that are misclassified (a
-# tensor of shape `(num_classes,)`). Once it passes, the cell applies it to the test
+# tensor of shape `(num_classes,)`). A class with no image in `y` has no error rate: give it
+# `nan` (0 of 0 is undefined, not 0%). Once it passes, the cell applies it to the test
 # predictions above.
 
 # %%

@@ -592,9 +592,9 @@ from errlib import exercises
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Exercise 05.1 (coding): relabel a dataset with a teacher
-# Write `relabel_with_teacher(teacher, x, y)`: run the teacher (a model returning logits) on
-# the images, keep only those it gets wrong, and return them with the teacher's wrong
-# answers as labels, `(x_kept, labels)`. This is `errlib.stages.errsets.wrong_label_set` in
+# Write `relabel_with_teacher(teacher, x, y)`: run the teacher (a `torch.nn.Module` returning
+# logits) on the images, keep only those it gets wrong, and return them with the teacher's
+# wrong answers as labels, `(x_kept, labels)`, the labels int64 like every label. This is `errlib.stages.errsets.wrong_label_set` in
 # miniature.
 
 # %%

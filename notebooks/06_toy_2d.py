@@ -314,7 +314,9 @@ exercises.check("linf_project", linf_project)
 # ### Exercise 06.2 (coding): which points flipped?
 # Wallace keeps only the points whose teacher label *flips* under the attack. Write
 # `keep_flips(y, pred_clean, pred_adv)`, a bool mask of the points the teacher classified
-# correctly before the attack and incorrectly after it.
+# correctly before the attack and incorrectly after it. A point the teacher got wrong before
+# the attack is never a flip, even when the attack changes its label (with two classes, as
+# here, the changed label is then the right one).
 
 # %%
 def keep_flips(y, pred_clean, pred_adv):

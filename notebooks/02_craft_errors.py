@@ -144,18 +144,18 @@ print(f"source model clean test accuracy: {100 * src.metrics['test_acc']:.2f}%")
 # class.)
 #
 # **Which gradient.** errlib always *ascends* an objective: for a targeted attack it is
-# $J(x') = -\mathrm{CE}(C(x'), t)$, so the gradient it follows is
-# $g = \nabla_{x'} J(x') = -\nabla_{x'} \mathrm{CE}(C(x'), t)$, taken at the current iterate
-# $x'$ with the model's weights frozen (eval mode). One sign flips a targeted attack into an
+# $J(x^{\prime}) = -\mathrm{CE}(C(x^{\prime}), t)$, so the gradient it follows is
+# $g = \nabla_{x^{\prime}} J(x^{\prime}) = -\nabla_{x^{\prime}} \mathrm{CE}(C(x^{\prime}), t)$, taken at the current iterate
+# $x^{\prime}$ with the model's weights frozen (eval mode). One sign flips a targeted attack into an
 # untargeted one; nothing else changes.
 #
-# **Why $g / \lVert g \rVert_2$ is the steepest step under $L_2$.** Near $x'$,
-# $J(x' + s) \approx J(x') + g^\top s$. Among all steps of length at most $\alpha$, which one
+# **Why $g / \lVert g \rVert_2$ is the steepest step under $L_2$.** Near $x^{\prime}$,
+# $J(x^{\prime} + s) \approx J(x^{\prime}) + g^\top s$. Among all steps of length at most $\alpha$, which one
 # raises $J$ most? By Cauchy-Schwarz, $g^\top s \le \lVert g \rVert_2 \lVert s \rVert_2 \le
 # \alpha \lVert g \rVert_2$, with equality exactly when $s$ points along $g$ with length
 # $\alpha$:
 #
-# $$x' \leftarrow x' + \alpha \, \frac{g}{\lVert g \rVert_2}.$$
+# $$x^{\prime} \leftarrow x^{\prime} + \alpha \, \frac{g}{\lVert g \rVert_2}.$$
 #
 # Two consequences. The step's length is $\alpha$ whatever the gradient's size, which can
 # vary by orders of magnitude between images and along the attack (it shrinks as the loss
@@ -166,10 +166,10 @@ print(f"source model clean test accuracy: {100 * src.metrics['test_acc']:.2f}%")
 #
 # **Projection.** A step can leave the feasible set, so PGD (projected gradient descent,
 # Madry et al. 2018, [arXiv:1706.06083](https://arxiv.org/abs/1706.06083)) pulls the iterate
-# back. The nearest point of the ball $\lVert x' - x \rVert_2 \le \varepsilon$ to an outside
+# back. The nearest point of the ball $\lVert x^{\prime} - x \rVert_2 \le \varepsilon$ to an outside
 # point keeps the perturbation's direction and shortens it:
 # $\delta \leftarrow \delta \cdot \min\big(1, \varepsilon / \lVert \delta \rVert_2\big)$, with
-# $\delta = x' - x$. Points inside the ball do not move, and projecting twice changes nothing.
+# $\delta = x^{\prime} - x$. Points inside the ball do not move, and projecting twice changes nothing.
 # Then each pixel is clamped to $[0, 1]$. Since $x$ itself is in $[0, 1]$, clamping moves a
 # pixel *toward* its original value, so it can only shorten $\delta$: the result stays in
 # the ball.

@@ -262,7 +262,7 @@ display(Markdown("\n".join(
        "drawn strokes alike: this notebook cannot tell the two apart."])))
 
 # %% [markdown]
-# **Notebook 04** separates them: every student over several seeds, beside the paper and
+# **Notebook 04** asks which it was: every student over several seeds, beside the paper and
 # chance; for D_det, whether the student answers $y$ or the $y+1$ it was trained to pair
 # with each image's appearance; and students trained only on the rows the judge still reads
 # as their original class, beside random subsets of the same size.

@@ -9,9 +9,11 @@ print, and never raise because of what the student did or did not do.
   prints ``PASS``, ``FAIL`` with a hint, or ``not attempted`` when the stub still raises
   ``NotImplementedError``; :func:`passed` does the same and returns whether it passed.
 
-The checkers live in :mod:`errlib.teach.checkers`: each draws several fresh cases per call
-(edge cases included), checks properties as well as values, and never prints a case's
-expected answer. Hints point at the idea, not at the code. Reference solutions live apart,
+The checkers live in :mod:`errlib.teach.checkers` (the whole PGD loop's in
+:mod:`errlib.teach.pgd_checker`, their shared tools in :mod:`errlib.teach.check_kit`): each
+draws several fresh cases per call beside fixed edge cases, checks properties as well as
+values, fails a function that changes its inputs or draws from torch's global random
+generator, and never prints a case's expected answer. Hints point at the idea, not at the code. Reference solutions live apart,
 in :mod:`errlib.teach.solutions`; no notebook imports them. :data:`EXERCISES` lists every
 exercise, coding or question, with the notebook it belongs to.
 """

@@ -161,11 +161,12 @@ for name, (es, _) in errsets.items():
 #   not build them (CIFAR-10's are released; `docs/reference.md` §2.6).
 #
 # In these words, the question of this notebook: the attack moved each image toward $t$ inside
-# $\Delta(x)$, which can change non-robust features and, by definition, cannot undo robust
-# ones on average. A D_det student scoring above chance on $y$ must have learned, from images
-# labelled $y + 1$, features that natural images of $y + 1$ carry; whether those were
-# non-robust ones the attack planted, or robust ones it drew (at a radius large enough to
-# draw), is what notebooks 02 and 04 measure.
+# $\Delta(x)$. By definition it cannot turn a feature that is robustly useful *at that radius*
+# against the label, but it can change non-robust ones; and at a radius as large as MNIST's,
+# strokes a person sees need not be robust at that radius, so the attack may draw them. A
+# D_det student scoring above chance on $y$ must have learned, from images labelled $y + 1$,
+# features that natural images of $y + 1$ carry; whether those were non-robust ones the attack
+# planted, or visible strokes it drew (leakage), is what notebooks 02 and 04 measure.
 
 # %% [markdown]
 # **Predict first.** Before running the next cell, write down how well each student will

@@ -41,7 +41,8 @@ LAYOUT = {
     "stages": ("cache", "identity", "kinds", "report", "config", "params", "errsets", "pipeline", "leakage",
                "constrained_sets", "wallace", "controls", "toy", "reference", "planted", "verdict", "executor", "costs",
                "course_plan"),
-    "teach": ("plotting", "toy_plots", "verdict_plots", "exercises", "checkers", "solutions"),
+    "teach": ("plotting", "toy_plots", "verdict_plots", "exercises", "check_kit", "checkers", "pgd_checker",
+              "solutions"),
     "run": ("course", "runner", "tasks", "sweep", "render", "results_page", "time_table", "site"),
 }
 _HOME = {module: package for package, modules in LAYOUT.items() for module in modules}

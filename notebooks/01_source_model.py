@@ -199,8 +199,8 @@ report.save_results("01_source_model", cfg, {
 # call such patterns **non-robust features**: predictive of the class on natural data, yet
 # easy to flip with a small perturbation. Notebook 02 measures how small.
 #
-# **Next, notebook 02:** we exploit exactly those features. For every training image we
-# pick a target class and nudge the image, within an $L_2$ ball of radius `eps`, until this
+# **Next, notebook 02:** an attack looks for exactly such patterns. For every training image
+# we pick a target class and nudge the image, within an $L_2$ ball of radius `eps`, until this
 # model calls it the target.
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercises
@@ -234,7 +234,8 @@ exercises.check("normalize", normalize)
 # ### Exercise 01.2 (coding): error rate per class
 # Which classes does the source model get wrong most often? Write `per_class_error(pred, y,
 # num_classes)`: for each true class, the share of its images that are misclassified (a
-# tensor of shape `(num_classes,)`). Once it passes, the cell applies it to the test
+# tensor of shape `(num_classes,)`). A class with no image in `y` has no error rate: give it
+# `nan` (0 of 0 is undefined, not 0%). Once it passes, the cell applies it to the test
 # predictions above.
 
 # %%
@@ -250,8 +251,9 @@ if exercises.passed("per_class_error", per_class_error):
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Exercise 01.3 (question): accurate but not robust <!-- q01_accurate_not_robust -->
-# The source model gets nearly every clean test image right. Does that tell you how hard it
-# is to fool with a small perturbation? Why could a model be accurate and fragile at once?
+# Suppose a model gets nearly every clean test image right (the source model's accuracy is
+# printed above). Would that tell you how hard it is to fool with a small perturbation? Why
+# could a model be accurate and fragile at once?
 #
 # <details><summary>Answer</summary>
 #
@@ -272,7 +274,8 @@ if exercises.passed("per_class_error", per_class_error):
 #   radius in pixel units.
 # - Every stage is cached under a hash of its settings: rerunning is instant, changing a
 #   setting recomputes only what depends on it.
-# - An accurate model is not a robust one: that gap is what the next notebook exploits.
+# - An accurate model need not be a robust one: the next notebook measures how little change
+#   this one needs to answer a class of our choosing.
 #
 # ### Check your understanding
 # **1. Why does errlib normalise inside the model instead of in the data pipeline?**

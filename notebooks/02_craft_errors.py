@@ -46,8 +46,9 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/YOUR-ORG/errlib/blob/main/notebooks/02_craft_errors.ipynb)
 #
 # **Learning objectives.** After this notebook you can:
-# - write one step of targeted $L_2$ PGD: a fixed-length step along the normalised gradient,
-#   then a projection onto the $\varepsilon$-ball and the $[0, 1]$ box;
+# - write targeted $L_2$ PGD, one step and then the whole loop: a fixed-length step along the
+#   normalised gradient, a projection onto the $\varepsilon$-ball and the $[0, 1]$ box, a fresh
+#   gradient at every step, and each image's best iterate;
 # - build D_rand ($t$ uniform over all classes) and D_det ($t = y + 1 \bmod C$) and say what
 #   each label means;
 # - read an attack's success rate and perturbation norms, and judge how large `eps` is next
@@ -143,18 +144,18 @@ print(f"source model clean test accuracy: {100 * src.metrics['test_acc']:.2f}%")
 # class.)
 #
 # **Which gradient.** errlib always *ascends* an objective: for a targeted attack it is
-# $J(x') = -\mathrm{CE}(C(x'), t)$, so the gradient it follows is
-# $g = \nabla_{x'} J(x') = -\nabla_{x'} \mathrm{CE}(C(x'), t)$, taken at the current iterate
-# $x'$ with the model's weights frozen (eval mode). One sign flips a targeted attack into an
+# $J(x^{\prime}) = -\mathrm{CE}(C(x^{\prime}), t)$, so the gradient it follows is
+# $g = \nabla_{x^{\prime}} J(x^{\prime}) = -\nabla_{x^{\prime}} \mathrm{CE}(C(x^{\prime}), t)$, taken at the current iterate
+# $x^{\prime}$ with the model's weights frozen (eval mode). One sign flips a targeted attack into an
 # untargeted one; nothing else changes.
 #
-# **Why $g / \lVert g \rVert_2$ is the steepest step under $L_2$.** Near $x'$,
-# $J(x' + s) \approx J(x') + g^\top s$. Among all steps of length at most $\alpha$, which one
+# **Why $g / \lVert g \rVert_2$ is the steepest step under $L_2$.** Near $x^{\prime}$,
+# $J(x^{\prime} + s) \approx J(x^{\prime}) + g^\top s$. Among all steps of length at most $\alpha$, which one
 # raises $J$ most? By Cauchy-Schwarz, $g^\top s \le \lVert g \rVert_2 \lVert s \rVert_2 \le
 # \alpha \lVert g \rVert_2$, with equality exactly when $s$ points along $g$ with length
 # $\alpha$:
 #
-# $$x' \leftarrow x' + \alpha \, \frac{g}{\lVert g \rVert_2}.$$
+# $$x^{\prime} \leftarrow x^{\prime} + \alpha \, \frac{g}{\lVert g \rVert_2}.$$
 #
 # Two consequences. The step's length is $\alpha$ whatever the gradient's size, which can
 # vary by orders of magnitude between images and along the attack (it shrinks as the loss
@@ -165,10 +166,10 @@ print(f"source model clean test accuracy: {100 * src.metrics['test_acc']:.2f}%")
 #
 # **Projection.** A step can leave the feasible set, so PGD (projected gradient descent,
 # Madry et al. 2018, [arXiv:1706.06083](https://arxiv.org/abs/1706.06083)) pulls the iterate
-# back. The nearest point of the ball $\lVert x' - x \rVert_2 \le \varepsilon$ to an outside
+# back. The nearest point of the ball $\lVert x^{\prime} - x \rVert_2 \le \varepsilon$ to an outside
 # point keeps the perturbation's direction and shortens it:
 # $\delta \leftarrow \delta \cdot \min\big(1, \varepsilon / \lVert \delta \rVert_2\big)$, with
-# $\delta = x' - x$. Points inside the ball do not move, and projecting twice changes nothing.
+# $\delta = x^{\prime} - x$. Points inside the ball do not move, and projecting twice changes nothing.
 # Then each pixel is clamped to $[0, 1]$. Since $x$ itself is in $[0, 1]$, clamping moves a
 # pixel *toward* its original value, so it can only shorten $\delta$: the result stays in
 # the ball.
@@ -183,8 +184,9 @@ print(f"source model clean test accuracy: {100 * src.metrics['test_acc']:.2f}%")
 # **Best iterate.** The loss does not fall monotonically, so each image keeps the iterate
 # with the lowest loss toward $t$ over all steps (`use_best`), not simply the last one.
 #
-# Exercises 02.1 and 02.2 ask you to write the step and the projection; once both pass, the
-# cell after them runs *your* attack beside errlib's.
+# Exercises 02.1 and 02.2 ask you to write the step and the projection, and 02.3 the whole
+# loop; once the loop passes, the notebook builds a small D_rand with *your* attack beside
+# errlib's and trains a student on each.
 
 # %% [markdown]
 # **Predict first.** Before running the attacks below, write down how often the attack will
@@ -321,48 +323,34 @@ for label, mask in (("the judge reads as the target t", pred_det == D_det.y),
                                                  for i in idx], title=f"D_det rows {label}")
 
 # %% [markdown]
-# ## Why this radius? The evidence behind the default
-# The default `eps`, `steps` and `keep` were chosen from a sweep run once with
-# `docs/evidence/leakage_sweep.py` (its results are committed beside it): for each regime,
-# the judge's reading and three students per set, unfiltered, judge-filtered and a random
-# subset of the filtered size. The rule, fixed before the sweep: the smallest radius at which
-# the effect still shows, since a smaller radius is one where the judge reads fewer rows as
-# the target. "Shows" means the attack reaches at least 90% of its targets (a set of failed
-# attacks is another experiment) and both unfiltered students reach twice chance. The
-# filtered students are the harder test: the table says how they fare at each radius.
+# ## How the radius was chosen
+# The default `eps`, `steps` and `keep` come from a sweep run once with
+# `docs/evidence/leakage_sweep.py` (its results are committed beside it). The rule was fixed
+# before the sweep, and it is a method, not a result: take the smallest radius at which (a)
+# the attack reaches at least 90% of its targets, since a set of failed attacks is another
+# experiment, and (b) the students trained on the sets learn enough from them to be measured;
+# a smaller radius is one where the attack has less room to draw the target. Part (b) rests on
+# the students' scores, which notebooks 03 and 04 ask you to predict, so notebook 07 shows
+# them, after those guesses. Here is part (a), the attack's success at each radius swept:
 
 # %%
 evidence = [r for r in leakage.load_evidence() if r["dataset"] == cfg.dataset]
 if evidence:
     cols = [("eps", "eps", "{:g}"), ("steps", "steps", "{}"), ("keep", "keep", "{}"),
-            ("eps/||x||", "eps_over_image_norm", "{:.0%}"), ("D_det success", "D_det_attack_success", "{:.0%}"),
-            ("judge reads t", "D_det_judge_reads_target", "{:.0%}"),
-            ("D_det", "D_det_student_clean_test_acc", "{:.1%}"),
-            ("D_det filtered", "D_det_filtered_student_clean_test_acc", "{:.1%}"),
-            ("D_det random subset", "D_det_random_subset_student_clean_test_acc", "{:.1%}"),
-            ("D_rand filtered", "D_rand_filtered_student_clean_test_acc", "{:.1%}")]
+            ("eps/||x||", "eps_over_image_norm", "{:.0%}"), ("D_rand success", "D_rand_attack_success", "{:.0%}"),
+            ("D_det success", "D_det_attack_success", "{:.0%}")]
     lines = ["| " + " | ".join(c[0] for c in cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(f.format(r[k]) for _, k, f in cols) + " |"
               for r in sorted(evidence, key=lambda r: (r["steps"], r["keep"], r["eps"]))]
     display(Markdown("\n".join(lines)))
-    plain = sorted((r for r in evidence if r["steps"] == 20 and r["keep"] == "all"), key=lambda r: r["eps"])
-    if len(plain) > 1:
-        fig = plotting.sweep_curves(plain, "eps", ["D_det_judge_reads_target", "D_det_student_clean_test_acc",
-                                                   "D_det_filtered_student_clean_test_acc",
-                                                   "D_det_random_subset_student_clean_test_acc",
-                                                   "D_rand_filtered_student_clean_test_acc"],
-                                    chance=cfg.chance, title=f"{cfg.dataset}: leakage and students vs eps "
-                                                             "(20 steps, keep all, one seed)")
-    shows = [r for r in plain if min(r["D_rand_attack_success"], r["D_det_attack_success"]) >= 0.9
-             and min(r["D_rand_student_clean_test_acc"], r["D_det_student_clean_test_acc"]) >= 2 * r["chance"]]
-    choice = (f"the smallest radius where the effect shows is eps {min(r['eps'] for r in shows):g}"
-              if shows else "no radius measured shows the effect by this rule")
-    passed = [f"{r['eps']:g}" for r in evidence if r["D_det_filtered_student_clean_test_acc"] >= 2 * r["chance"]]
-    filt = (f"the filtered D_det student reached twice chance at eps {', '.join(passed)}" if passed else
-            "**at no regime measured did the filtered D_det student reach twice chance**, while the "
-            "filtered D_rand student stayed far above it")
-    display(Markdown(f"On {cfg.dataset}, {choice}; {filt}. This run uses eps {cfg.eps:g}, {cfg.steps} steps, "
-                     f"keep {cfg.keep!r}."))
+    reach = sorted({r["eps"] for r in evidence
+                    if min(r["D_rand_attack_success"], r["D_det_attack_success"]) >= 0.9})
+    display(Markdown(
+        (f"On {cfg.dataset}, the attack reaches at least 90% of its targets for both sets at eps "
+         f"{', '.join(f'{e:g}' for e in reach)} (in at least one regime swept)" if reach else
+         f"On {cfg.dataset}, at no radius swept does the attack reach 90% of its targets for both sets")
+        + f". This run uses eps {cfg.eps:g}, {cfg.steps} steps, keep {cfg.keep!r}; its own success rates are "
+        "printed above."))
 else:
     print(f"no committed evidence for {cfg.dataset} (docs/evidence/leakage_sweep.jsonl)")
 
@@ -393,8 +381,8 @@ report.save_results("02_craft_errors", cfg, {
 # We now hold two training sets in which (almost) every label is an error by human
 # standards. In D_det the mapping is systematic: every 3 is labelled 4, every 4 is
 # labelled 5. What links an image to its new label is the perturbation, which the source
-# model reads as evidence for the target, and which, at this radius, a robust reader
-# sometimes reads as the target too:
+# model reads as evidence for the target, and which a robust reader may read as the target
+# too. The judge's share, from this run:
 
 # %%
 rd = readings["D_det"]
@@ -402,8 +390,10 @@ display(Markdown(
     f"- The judge reads **{100 * rd['reads_target']:.0f}%** of D_det's rows as their training label "
     f"$t = y+1$ (against {100 * rd['clean_reads_target']:.1f}% of the clean originals) and "
     f"**{100 * rd['reads_original']:.0f}%** as their original class $y$.\n"
-    f"- Those {100 * rd['reads_target']:.0f}% carry visible evidence for their label: a student can learn "
-    "them without any non-robust feature. The rest carry a label the robust reader disagrees with.\n"
+    f"- Those {100 * rd['reads_target']:.0f}% carry evidence for their label that a model robust to L2 "
+    f"{cfg.judge_eps:g} can see: a student can learn them without any non-robust feature. The judge does not "
+    f"read the rest as their label, which certifies less: it is robust only up to {cfg.judge_eps:g}, the attack "
+    f"used {cfg.eps:g}, and a perturbation between the two radii could still be visible.\n"
     "- Ilyas et al.'s claim is that the perturbation *plants the target's non-robust features*. "
     "Notebook 03 trains students on these sets; notebook 04 trains them once more on the rows the "
     "judge still reads as $y$ alone, the test that leakage cannot pass."))
@@ -452,46 +442,70 @@ def l2_project(x, x0, eps):
 project_ok = exercises.passed("l2_project", l2_project)
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# ### Your attack, beside errlib's
-# Once both functions pass, this cell builds targeted $L_2$ PGD from *your* `l2_step` and
-# `l2_project` (the loop of the derivation above, keeping each image's best iterate) and
-# runs it on the same images and targets ($t = y + 1$), with the same `eps`, `steps` and step
-# size as errlib's `pgd`. The two should reach their targets about equally often; a large
-# gap means one of the pieces differs from the derivation.
+# ### Exercise 02.3 (coding): the whole attack
+# Write targeted $L_2$ PGD: `targeted_pgd(model, x0, target, eps, steps, step_size)` returns
+# the adversarial images, shape of `x0`. Follow the derivation: start from a copy of `x0`; at
+# each of `steps` steps take the gradient of $J = -\mathrm{CE}$ toward `target` with
+# `torch.autograd.grad` at the current iterate (a fresh one each step: `detach` the iterate),
+# move with your `l2_step`, come back with your `l2_project`; measure the loss toward the
+# target at the clean image, after every step and at the last iterate, and return each
+# image's iterate of lowest loss. The checker runs your loop beside errlib's `pgd` on small
+# models: on images away from 0 and 1 it must walk errlib's path, it must keep the best
+# iterate where the loss rises again, and with pixels at 0 and 1 every result must stay in the
+# ball and the box and reach its target about as often as errlib's.
 
 # %%
-def my_pgd(model, x0, target, eps, steps, step_size):
-    """Targeted L2 PGD from the student's l2_step and l2_project; returns the best iterate per image."""
-    x, best, best_loss = x0.clone(), x0.clone(), torch.full((len(x0),), float("inf"))
-    for _ in range(steps + 1):
-        x.requires_grad_(True)
-        loss = torch.nn.functional.cross_entropy(model(x), target, reduction="none")
-        (grad,) = torch.autograd.grad(-loss.sum(), x)  # ascend J = -CE toward the target
-        better = loss.detach() < best_loss
-        best[better], best_loss = x.detach()[better], torch.minimum(best_loss, loss.detach())
-        x = l2_project(l2_step(x.detach(), grad, step_size), x0, eps)
-    return best
+def targeted_pgd(model, x0, target, eps, steps, step_size):
+    """(N, C, H, W), (N,) -> (N, C, H, W): each image's best iterate of targeted L2 PGD toward target."""
+    # your code here
+    raise NotImplementedError
 
 
-if step_ok and project_ok:
-    n_mine = 64
-    x_mine = data.to_float(X_train[:n_mine])
-    t_mine = errlib.stages.errsets.make_targets(y_train[:n_mine], "shift", cfg.num_classes)
+pgd_ok = exercises.passed("targeted_pgd", targeted_pgd)
+
+# %% [markdown]
+# **Your attack, beside errlib's, on a small D_rand.** Once 02.3 passes, the cell below
+# attacks a few hundred training images toward D_rand targets twice, with your
+# `targeted_pgd` and with errlib's `pgd` (same images, targets, `eps`, `steps`, step size),
+# and trains one student on each set (same architecture, seed and epochs). If your loop is
+# errlib's, the two sets are the same and so are the students. The cell prints only the gap
+# between the two students (their scores are what notebook 03 asks you to predict), and the
+# verdict is computed: the gap is read against what the test images alone would move it by.
+
+# %%
+if pgd_ok:
+    n_small = 300
+    x_small = data.to_float(pipeline.attacked_images(cfg)[0][:n_small])
+    t_small = D_rand.y[:n_small]  # D_rand's own targets for these rows
     model_src.eval()
-    x_adv_mine = my_pgd(model_src, x_mine, t_mine, cfg.eps, cfg.steps, cfg.resolved_step_size)
-    with torch.no_grad():
-        mine_success = (model_src(x_adv_mine).argmax(1) == t_mine).float().mean().item()
-    ref = errlib.core.attacks.pgd(model_src, x_mine, t_mine, eps=cfg.eps, steps=cfg.steps,
-                                  step_size=cfg.resolved_step_size, progress=False)
-    mine_norm = (x_adv_mine - x_mine).flatten(1).norm(dim=1)
-    print(f"targets reached on {n_mine} images: your attack {100 * mine_success:.1f}%, errlib's pgd "
-          f"{100 * ref.success.float().mean().item():.1f}%; largest perturbation {mine_norm.max():.3f} (eps {cfg.eps:g}); "
-          f"pixels in [{x_adv_mine.min():.2f}, {x_adv_mine.max():.2f}]")
+    x_mine = targeted_pgd(model_src, x_small, t_small, cfg.eps, cfg.steps, cfg.resolved_step_size).detach()
+    x_ref = errlib.core.attacks.pgd(model_src, x_small, t_small, eps=cfg.eps, steps=cfg.steps,
+                                    step_size=cfg.resolved_step_size, progress=False).x_adv
+    same = int(((x_mine - x_ref).flatten(1).abs().amax(1) < 1e-4).sum())
+    X_eval, y_eval = data.to_float(X_test[:2000]), y_test[:2000]
+    small_acc = {}
+    for who, xs in (("mine", x_mine), ("errlib", x_ref)):
+        student = errlib.core.models.make_model(cfg.student_model, cfg.dataset, seed=cfg.seed)
+        errlib.core.train.fit(student, xs, t_small, epochs=cfg.student_epochs, batch_size=cfg.batch_size,
+                              lr=cfg.student_lr, optimizer=cfg.student_optimizer, seed=cfg.seed, progress=False)
+        small_acc[who] = errlib.core.train.evaluate(student, X_eval, y_eval)
+    gap = small_acc["mine"] - small_acc["errlib"]  # the accuracies themselves are notebook 03's question
+    noise = 2 * (2 * 0.25 / len(y_eval)) ** 0.5  # two standard errors of a difference, at its widest (p = 1/2)
+    print(f"{same} of {n_small} adversarial images are errlib's to 1e-4; on {len(y_eval)} clean test images "
+          f"the student on your set scores {100 * gap:+.1f} points against the student on errlib's")
+    display(Markdown(
+        "The two sets are identical, so the gap is zero by construction." if same == n_small else
+        (f"The gap lies within the test images' own noise (about ±{100 * noise:.1f} points), and training on a "
+         "few hundred rows adds more: nothing here separates your attack from errlib's." if abs(gap) <= noise else
+         f"The gap is beyond the test images' own noise (about ±{100 * noise:.1f} points): the sets differ on "
+         f"{n_small - same} rows, so compare your loop with the derivation, step by step.")))
+    if cfg.profile == "smoke":
+        assert same == n_small or abs(gap) <= 0.2, f"the two students differ by {100 * gap:.1f} points"
 else:
-    print("Solve exercises 02.1 and 02.2 first (both must PASS); this cell then runs your attack beside errlib's.")
+    print("Solve exercises 02.1-02.3 first (02.3 must PASS); this cell then builds a small D_rand with your attack.")
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# ### Exercise 02.3 (coding): how big is eps next to an image?
+# ### Exercise 02.4 (coding): how big is eps next to an image?
 # The paper's CIFAR-10 radius, 0.5, is a small fraction of a CIFAR image's own $L_2$ norm.
 # Write `relative_radius(x, eps)`, returning $\varepsilon / \lVert x \rVert_2$ for each
 # image. Once it passes, the cell measures it on this notebook's training images at the
@@ -548,8 +562,9 @@ if exercises.passed("relative_radius", relative_radius):
 #
 # MNIST has fewer dimensions (784 vs 3,072) and a simple model with large margins, so a
 # targeted attack needs a larger radius to succeed in a few steps. Relative to the image it
-# is far larger than CIFAR's, large enough to draw visible strokes of the target:
-# robust-feature leakage.
+# is far larger than CIFAR's (the ratio is printed above), large enough that a perturbation
+# *could* draw visible strokes of the target: robust-feature leakage, which the judge here
+# and notebooks 04 and 07 measure rather than assume.
 #
 # </details>
 #

@@ -50,8 +50,10 @@
 # **Learning objectives.** After this notebook you can:
 # - train fresh students on D_rand and D_det alone, and read a curve of *fitting the errors*
 #   beside one of *clean test accuracy*;
-# - explain why a D_det student above chance on the true labels points to non-robust
-#   features;
+# - read a D_det student's clean accuracy against chance and say what each outcome would
+#   mean: at or below chance, above chance through planted non-robust features, or above
+#   chance through robust features the attack drew (leakage);
+# - state the paper's definitions of a useful, a robustly useful and a non-robust feature;
 # - write a target rule of your own (D_other, never the true class).
 #
 # **Prerequisites.** Notebooks 01-02 (the error sets; rebuilt from the cache if you skip
@@ -136,6 +138,35 @@ for name, (es, _) in errsets.items():
 # Same architecture as the source by default (`student_model`), new random weights, trained
 # with the course's standard recipe. `fit` reports, after every epoch, the accuracy on the
 # student's own (wrong) labels and on the clean test set with the true labels.
+
+# %% [markdown]
+# ## The paper's vocabulary
+# Ilyas et al. (§2) state their claim about *features*, in the binary case with labels
+# $y \in \{-1, +1\}$. A feature is a function $f$ from inputs to real numbers, shifted and
+# scaled so that $\mathbb{E}[f(x)] = 0$ and $\mathbb{E}[f(x)^2] = 1$ over the data
+# distribution $\mathcal{D}$.
+# - **$\rho$-useful**: $\mathbb{E}_{(x, y) \sim \mathcal{D}}[\, y \cdot f(x) \,] \ge \rho$ for
+#   some $\rho > 0$: on natural data, $f$ is correlated with the label.
+# - **$\gamma$-robustly useful**: $\rho$-useful, and still correlated under the worst allowed
+#   perturbation, $\mathbb{E}_{(x, y) \sim \mathcal{D}}\big[\inf_{\delta \in \Delta(x)}
+#   y \cdot f(x + \delta)\big] \ge \gamma$ for some $\gamma > 0$; $\Delta(x)$ is the set of
+#   allowed perturbations, here the $L_2$ ball of radius $\varepsilon$. An average over the
+#   data, not a promise at every point.
+# - **Useful, non-robust**: $\rho$-useful for some $\rho$ bounded away from zero, but not
+#   $\gamma$-robustly useful for any $\gamma \ge 0$: an adversary inside $\Delta(x)$ can turn its
+#   correlation with the label to zero or negative.
+# - **D_R / D_NR** (§3.1): training sets synthesised so that a robust model's (D_R) or a
+#   standard model's (D_NR) penultimate layer matches an original image's, labelled with its
+#   true class; D_R keeps mostly robust features, D_NR mostly non-robust ones. The course does
+#   not build them (CIFAR-10's are released; `docs/reference.md` §2.6).
+#
+# In these words, the question of this notebook: the attack moved each image toward $t$ inside
+# $\Delta(x)$. By definition it cannot turn a feature that is robustly useful *at that radius*
+# against the label, but it can change non-robust ones; and at a radius as large as MNIST's,
+# strokes a person sees need not be robust at that radius, so the attack may draw them. A
+# D_det student scoring above chance on $y$ must have learned, from images labelled $y + 1$,
+# features that natural images of $y + 1$ carry; whether those were non-robust ones the attack
+# planted, or visible strokes it drew (leakage), is what notebooks 02 and 04 measure.
 
 # %% [markdown]
 # **Predict first.** Before running the next cell, write down how well each student will
@@ -232,7 +263,7 @@ display(Markdown("\n".join(
        "drawn strokes alike: this notebook cannot tell the two apart."])))
 
 # %% [markdown]
-# **Notebook 04** separates them: every student over several seeds, beside the paper and
+# **Notebook 04** asks which it was: every student over several seeds, beside the paper and
 # chance; for D_det, whether the student answers $y$ or the $y+1$ it was trained to pair
 # with each image's appearance; and students trained only on the rows the judge still reads
 # as their original class, beside random subsets of the same size.
@@ -266,8 +297,9 @@ exercises.check("targets_other", targets_other)
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Exercise 03.2 (question): fitting errors vs generalising <!-- q03_fit_vs_generalise -->
-# Both students fit their own (wrong) training labels almost perfectly. Why is that not the
-# interesting number, and what would it mean if a student could *not* fit its error set?
+# How well each student fits its own (wrong) training labels is printed above ("fits its own
+# labels"). Why is that not the interesting number, and what would it mean if a student could
+# *not* fit its error set?
 #
 # <details><summary>Answer</summary>
 #
@@ -283,9 +315,9 @@ exercises.check("targets_other", targets_other)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Recap
-# - A student trained only on D_rand or D_det fits its error labels; what matters is its
-#   score on clean test images with their true labels, set beside chance (this run's verdict
-#   is rendered above).
+# - A student trained only on D_rand or D_det is scored twice: how well it fits its error
+#   labels, and, what matters, its score on clean test images with their true labels, set
+#   beside chance (this run's verdict is rendered above).
 # - In D_det the visible shape of an image points to $y$ while the label says $y + 1$, unless
 #   the perturbation drew the target: clean-test accuracy on $y$ then comes from what the
 #   perturbation carried, planted non-robust features or drawn robust ones. The robust

@@ -52,10 +52,11 @@
 # **Learning objectives.** After this notebook you can:
 # - build Wallace's D_wrong: the images a weak teacher gets wrong, labelled with its wrong
 #   answers, no pixel changed;
-# - explain why a student trained on a *model's* mistakes learns that model (distillation),
-#   and why random wrong labels teach nothing useful;
+# - explain how a student trained on a *model's* mistakes could learn that model
+#   (distillation), and say what a control with random wrong labels tests and what a score
+#   below, at or above chance would mean for it;
 # - run the cross-domain experiment: an MNIST teacher labels Fashion-MNIST, and its student
-#   reads digits;
+#   is scored on real digits;
 # - say how Wallace's reading and Ilyas et al.'s fit together.
 #
 # **Prerequisites.** Part I (notebooks 01-04), at least its idea. The cross-domain part
@@ -164,13 +165,13 @@ W = reference.WALLACE
 # training and 2,000 test images (fewer on a small pool). `teacher_steps` is 12 for
 # Fashion-MNIST (`errlib.stages.config.TEACHER_STEPS`), the budget that came closest to Wallace's
 # 62.5% on the default profile when it was chosen; the cell prints which budget comes
-# closest on *your* run and what the chosen one scores. The curve is not monotone at this
-# scale, so a neighbouring budget can come closer after a change as small as float
-# rounding; what matters is that the teacher lands near Wallace's accuracy. Fashion-MNIST
+# closest on *your* run and what the chosen one scores. Where the curve is not monotone (the
+# plot shows whether it is on your run), a neighbouring budget can come closer after a change
+# as small as float rounding; what matters is that the teacher lands near Wallace's accuracy. Fashion-MNIST
 # is used rather than MNIST because it has CIFAR-like confusable classes (shirt, T-shirt,
-# pullover, coat), and because its teacher's accuracy changes slowly with the budget
-# around this point, so a step more or less changes little; on MNIST the same teacher
-# crosses that range within a few steps, a knife-edge (`weak_dataset="mnist"` runs it
+# pullover, coat), and because, on the curve measured when the budget was chosen, its
+# teacher's accuracy changed slowly with the budget around this point, so a step more or less
+# changed little; on MNIST the same teacher crossed that range within a few steps, a knife-edge (`weak_dataset="mnist"` runs it
 # anyway, with 5 steps).
 
 # %%
@@ -236,7 +237,8 @@ my_guess_random_wrong = None  # your guess: the same images with random wrong la
 # sets his teacher beside this run's, as configured. If distillation is the whole story, the
 # D_wrong student should land near its teacher and *agree* with it far more often than the
 # teacher is right. The random-label student has no teacher to copy: its labels only say
-# "not the true class", so it should score *below* chance.
+# "not the true class". A student that learns that much would score *below* chance; one at
+# chance learned nothing from them that it can use on clean images.
 
 # %%
 display(Markdown(
@@ -459,19 +461,15 @@ display(Markdown(
     f"Wallace's {100 * W['cross_domain_student_normalised']:.1f}%)."))
 
 # %% [markdown]
-# ### Why does the cross-domain student move between runs?
-# An earlier run of this course put the raw cross-domain student above Wallace's 91.04%; a
-# later cold run, at the same settings, put it below. Between those runs the code that
-# trains these models changed only in where each random number comes from: seeds became
-# named (`errlib.core.seeds.derive`, in the history of `errlib/stages/wallace.py`, before
-# that `errlib/wallace.py`), so the runs drew other initial weights and batch orders, and
-# the thread count changes the rounding of the same draws. No setting (teacher, epochs,
-# subset size, learning rate) changed. If that is the whole story, the seeds above should
-# spread about as wide as the two runs did. Where the spread comes from, we measure per
-# digit: the MNIST teacher gives some digits to very few Fashion-MNIST images, and a student
-# can only learn a digit from the clothes it was given. `docs/evidence/part2_seeds.jsonl`
-# keeps these rows from a one-thread run, and one row from the code before the refactor
-# (seed 0), with the digits each teacher gave: the same test, applied to the two runs.
+# ### Where does the cross-domain student's spread over seeds come from?
+# A student can only learn a digit from the clothes the teacher gave it, and the MNIST
+# teacher may give some digits to very few Fashion-MNIST images. The cell below sets, per
+# seed, the share of clothes given each digit beside the student's accuracy on that digit,
+# and how much the student's accuracy still changed in its last epoch. If rare digits score
+# lowest and move most between seeds, the spread comes from which clothes each teacher
+# labelled with them; if the student was still rising when training stopped, more epochs
+# would move it too. (The course's own history of this question, two runs on either side of
+# Wallace's number, is in `docs/history.md`.)
 
 # %%
 digit_share, last_gain = [], []
@@ -595,9 +593,9 @@ from errlib import exercises
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Exercise 05.1 (coding): relabel a dataset with a teacher
-# Write `relabel_with_teacher(teacher, x, y)`: run the teacher (a model returning logits) on
-# the images, keep only those it gets wrong, and return them with the teacher's wrong
-# answers as labels, `(x_kept, labels)`. This is `errlib.stages.errsets.wrong_label_set` in
+# Write `relabel_with_teacher(teacher, x, y)`: run the teacher (a `torch.nn.Module` returning
+# logits) on the images, keep only those it gets wrong, and return them with the teacher's
+# wrong answers as labels, `(x_kept, labels)`, the labels int64 like every label. This is `errlib.stages.errsets.wrong_label_set` in
 # miniature.
 
 # %%
@@ -631,17 +629,20 @@ if exercises.passed("error_agreement", error_agreement):
           "of the teacher's test-set mistakes")
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# ### Exercise 05.3 (question): why random wrong labels score below chance <!-- q05_random_below_chance -->
-# The control student, trained on the same images with wrong labels drawn at random, scores
-# *below* chance. How can a student do worse than guessing?
+# ### Exercise 05.3 (question): what random wrong labels can teach <!-- q05_random_below_chance -->
+# The control student is trained on the same images with wrong labels drawn at random; its
+# score is printed above, beside chance. How could a student do worse than guessing, and what
+# would a score at chance mean instead?
 #
 # <details><summary>Answer</summary>
 #
 # Each random wrong label carries exactly one fact: "not the true class". Across many images
 # of a shirt labelled with every class except shirt, the student learns to avoid the true
-# class, and avoiding the right answer systematically is worse than guessing. The teacher's
-# wrong labels are different: which wrong class it picks records its confusions, which carry
-# its function.
+# class, and avoiding the right answer systematically is worse than guessing. A score at
+# chance means the student did not learn even that much in its training (few images, few
+# epochs or a weak signal spread over nine classes); it still says the labels carry no
+# teacher's function. The teacher's wrong labels are different: which wrong class it picks
+# records its confusions, which carry its function.
 #
 # </details>
 

@@ -44,8 +44,8 @@
 # **Learning objectives.** After this notebook you can:
 # - run Wallace's 2-D toy: a teacher fits 32 random points, an $L_\infty$ adversary flips
 #   some, and a student trained only on the flipped points is scored on the originals;
-# - explain, from the picture, why points that all carry the opposite label still teach the
-#   teacher's boundary;
+# - explain, from the picture, how points that all carry the opposite label could still
+#   teach the teacher's boundary, and read the measured score to say whether they did;
 # - report a result as a spread over many random problems rather than one draw.
 #
 # **Prerequisites.** Notebook 05 (the idea of learning from a teacher's mistakes). Nothing
@@ -267,8 +267,8 @@ display(Markdown(f"Over {s['seeds']} problems the student gets **{mean_correct:.
 # - **More points may flip here than in Wallace's figure** (compare the mean printed above
 #   with his about 14 of 32).
 #   Our attack keeps each point's strongest iterate and our teacher's boundary winds
-#   tightly between the points, so most boxes reach across it; Wallace does not say how he
-#   attacked or trained. The student still learns from what it is given.
+#   tightly between the points, so a box can often reach across it; Wallace does not say how
+#   he attacked or trained. Either way the student is trained on whatever flipped.
 # - **Bugs that do not teach exist too** (Nakkiran's Distill response, discussed in notebook
 #   05): an attack can find flips that belong to one model alone. Here the flips are the
 #   teacher's own boundary, which is exactly what a student can copy.
@@ -316,7 +316,9 @@ exercises.check("linf_project", linf_project)
 # ### Exercise 06.2 (coding): which points flipped?
 # Wallace keeps only the points whose teacher label *flips* under the attack. Write
 # `keep_flips(y, pred_clean, pred_adv)`, a bool mask of the points the teacher classified
-# correctly before the attack and incorrectly after it.
+# correctly before the attack and incorrectly after it. A point the teacher got wrong before
+# the attack is never a flip, even when the attack changes its label (with two classes, as
+# here, the changed label is then the right one).
 
 # %%
 def keep_flips(y, pred_clean, pred_adv):
@@ -328,16 +330,17 @@ def keep_flips(y, pred_clean, pred_adv):
 exercises.check("keep_flips", keep_flips)
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
-# ### Exercise 06.3 (question): more flips than Wallace <!-- q06_more_flips -->
-# Far more points flip here than in Wallace's figure. Name two differences in the setup that
-# could explain it, and say whether it matters for the conclusion.
+# ### Exercise 06.3 (question): flips here and in Wallace's figure <!-- q06_more_flips -->
+# Compare the mean number of flipped points printed above with Wallace's figure (about 14 of
+# 32). If more points flip here, name two differences in the setup that could explain it, and
+# say whether the count matters for the conclusion.
 #
 # <details><summary>Answer</summary>
 #
 # Wallace does not say how he attacked or trained. Here the attack keeps each point's best
 # iterate over 50 signed steps, and the teacher (two hidden layers of 100 units, trained to
-# fit every point) has a boundary that winds tightly between the points, so most squares of
-# side 0.24 reach across it. The conclusion does not depend on the count: the student is
+# fit every point) has a boundary that winds tightly between the points, so a square of side
+# 0.24 can often reach across it. The conclusion does not depend on the count: the student is
 # trained on whatever flipped and is scored on the originals.
 #
 # </details>
@@ -378,9 +381,9 @@ exercises.check("keep_flips", keep_flips)
 #
 # <details><summary>Answer</summary>
 #
-# The score varies by several points from one random problem to the next; a single draw
-# cannot tell a typical result from a lucky one. The mean and standard deviation over seeds
-# can.
+# A score can differ from one random problem to the next (the standard deviation over seeds,
+# printed above, says by how much on this run); a single draw cannot tell a typical result
+# from a lucky one. The mean and standard deviation over seeds can.
 #
 # </details>
 

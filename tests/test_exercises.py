@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from errlib import exercises, solutions
+import pgd_variants
 
 NB_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 CODING = sorted(n for n, e in exercises.EXERCISES.items() if e.kind == "coding")
@@ -77,6 +78,43 @@ def _relabel_keeps_right(teacher, x, y):  # keeps the images the teacher gets ri
     return x[pred == y], pred[pred == y]
 
 
+def _normalize_in_place(x, m, s):  # right values, but overwrites the caller's images
+    return x.sub_(torch.tensor(m).view(1, -1, 1, 1)).div_(torch.tensor(s).view(1, -1, 1, 1))
+
+
+def _per_class_zero_when_empty(p, y, C):  # 0% for a class with no image, where the rate is undefined
+    return torch.bincount(y[p != y], minlength=C).float() / torch.bincount(y, minlength=C).float().clamp_min(1)
+
+
+def _targets_reseeded(y, C, generator):  # re-seeds a fresh generator from the one passed: same draws every call
+    g = torch.Generator().manual_seed(generator.initial_seed())
+    return (y + torch.randint(1, C, y.shape, generator=g)) % C
+
+
+def _targets_shifted_draw(y, C, generator):  # right: uniform over C - 1 values, then skip y
+    t = torch.randint(0, C - 1, y.shape, generator=generator)
+    return t + (t >= y).long()
+
+
+def _relabel_float_labels(teacher, x, y):  # the teacher's answers as floats
+    pred = teacher(x).argmax(1)
+    return x[pred != y], pred[pred != y].float()
+
+
+def _relabel_with_eval(teacher, x, y):  # right: eval mode and no autograd, as a careful learner writes it
+    teacher.eval()
+    with torch.no_grad():
+        pred = teacher(x).argmax(1)
+    return x[pred != y], pred[pred != y]
+
+
+def _relabel_overwrites_y(teacher, x, y):  # right answer, but writes the teacher's labels into the caller's y
+    pred = teacher(x).argmax(1)
+    wrong = pred != y
+    y.copy_(pred)
+    return x[wrong], pred[wrong]
+
+
 def _nn_by(p):
     return lambda q, r, yr: yr[torch.cdist(q.flatten(1), r.flatten(1), p=p).argmin(1)]
 
@@ -97,12 +135,14 @@ WRONG = {
         "multiplies by std": lambda x, m, s: (x - torch.tensor(m).view(1, -1, 1, 1)) * torch.tensor(s).view(1, -1, 1, 1),
         "batch statistics": lambda x, m, s: (x - x.mean()) / x.std(),
         "first channel's mean and std for all": lambda x, m, s: (x - m[0]) / s[0],
+        "in place": _normalize_in_place,
         "constant": lambda x, m, s: torch.tensor([0.0, 1.0, 1.0]).view(1, 3, 1, 1),
     },
     "per_class_error": {
         "divides by all images": lambda p, y, C: torch.bincount(y[p != y], minlength=C).float() / len(y),
         "per predicted class": lambda p, y, C: (torch.bincount(p[p != y], minlength=C).float()
                                                 / torch.bincount(p, minlength=C).float().clamp_min(1)),
+        "0% for a class with no image": _per_class_zero_when_empty,
         "accuracy, not error": lambda p, y, C: torch.bincount(y[p == y], minlength=C).float() / torch.bincount(y, minlength=C).float(),
         "constant": lambda p, y, C: torch.tensor([0.5, 1 / 3, 1.0]),
     },
@@ -111,12 +151,14 @@ WRONG = {
         "whole-batch norm": lambda x, g, a: x + a * g / g.norm(),
         "sign step": lambda x, g, a: x + a * g.sign(),
         "raw gradient": lambda x, g, a: x + a * g,
+        "in place": lambda x, g, a: x.add_(a * g / _per_ex(g.flatten(1).norm(dim=1).clamp_min(1e-12), g)),
         "constant": lambda x, g, a: x,
     },
     "l2_project": {
         "no [0, 1] clamp": _l2_project_no_clamp,
         "moves inside points onto the sphere": _l2_project_always_scale,
         "clamps before projecting": _l2_project_clamp_first,
+        "in place": lambda x, x0, eps: x.copy_(solutions.l2_project(x, x0, eps)),
         "per-pixel clip": lambda x, x0, eps: torch.max(torch.min(x, x0 + eps), x0 - eps).clamp(0, 1),
         "constant": lambda x, x0, eps: x0,
     },
@@ -131,6 +173,7 @@ WRONG = {
         "uniform only when y = 0": _targets_uniform_only_for_zero,
         "(y + 1) mod C": lambda y, C, g: (y + 1) % C,
         "redraw as t + 1": _targets_reject_wrongly,
+        "re-seeds from the generator's seed": _targets_reseeded,
         "constant": lambda y, C, g: torch.ones_like(y),
     },
     "binomial_ci": {
@@ -149,6 +192,8 @@ WRONG = {
         "true labels": _relabel_true_labels,
         "keeps the teacher's right answers": _relabel_keeps_right,
         "keeps every image": lambda t, x, y: (x, t(x).argmax(1)),
+        "float labels": _relabel_float_labels,
+        "overwrites y": _relabel_overwrites_y,
         "constant": lambda t, x, y: (x[:0], y[:0]),
     },
     "error_agreement": {
@@ -161,12 +206,14 @@ WRONG = {
         "no [0, 1] clamp": lambda x, x0, eps: torch.max(torch.min(x, x0 + eps), x0 - eps),
         "L2 projection": lambda x, x0, eps: solutions.l2_project(x, x0, eps),
         "only [0, 1]": lambda x, x0, eps: x.clamp(0, 1),
+        "in place": lambda x, x0, eps: x.copy_(solutions.linf_project(x, x0, eps)),
         "constant": lambda x, x0, eps: torch.tensor([[0.0, 0.58], [1.0, 0.08]]),
     },
     "keep_flips": {
         "pred_adv != y": lambda y, c, a: a != y,
         "pred_adv != pred_clean": lambda y, c, a: a != c,
         "an int mask": lambda y, c, a: ((c == y) & (a != y)).long(),
+        "wrong after, or changed": lambda y, c, a: ((c == y) & (a != y)) | ((c != y) & (a != c)),
         "constant": lambda y, c, a: torch.tensor([True, False, False, True, False]),
     },
     "transfer_rate": {
@@ -183,6 +230,14 @@ WRONG = {
         "constant": lambda q, r, yr: torch.tensor([7, 8, 9, 8]),
     },
 }
+WRONG["targeted_pgd"] = pgd_variants.WRONG
+# Per coding exercise: right solutions written another way than the reference, each of which must PASS.
+RIGHT = {
+    "targeted_pgd": pgd_variants.RIGHT,
+    "targets_other": {"draw among C - 1, then skip y": _targets_shifted_draw},
+    "relabel_with_teacher": {"teacher.eval() and no_grad": _relabel_with_eval},
+    "l2_project": {"the reference": solutions.l2_project},
+}
 SEEDS = range(6)  # the checkers draw fresh cases per call; the tests fix a few seeds
 
 
@@ -190,7 +245,7 @@ def test_enough_exercises_in_every_notebook():
     by_nb = {}
     for e in exercises.EXERCISES.values():
         by_nb.setdefault(e.notebook, []).append(e)
-    assert sorted(by_nb) == ["01", "02", "03", "04", "05", "06", "07"]
+    assert sorted(by_nb) == ["01", "02", "03", "04", "05", "06", "07", "08"]
     assert all(len(v) >= 2 for v in by_nb.values()), {k: len(v) for k, v in by_nb.items()}
     assert len(exercises.EXERCISES) >= 14
     assert 2 * len(CODING) >= len(exercises.EXERCISES), "at least half the exercises must be coding ones"
@@ -204,6 +259,13 @@ def test_reference_solution_passes(name):
         status, message = exercises.run_check(name, getattr(solutions, name), seed=seed)
         assert status == exercises.PASS, f"seed {seed}: {message}"
     assert exercises.run_check(name, getattr(solutions, name))[0] == exercises.PASS  # a fresh draw
+
+
+@pytest.mark.parametrize("name,idea", [(n, i) for n in RIGHT for i in RIGHT[n]])
+def test_right_variant_passes(name, idea):
+    for seed in SEEDS:
+        status, message = exercises.run_check(name, RIGHT[name][idea], seed=seed)
+        assert status == exercises.PASS, f"{name}: the right variant {idea!r} failed with seed {seed}: {message}"
 
 
 @pytest.mark.parametrize("name,idea", [(n, i) for n in CODING for i in WRONG[n]])
@@ -247,6 +309,14 @@ def test_stub_is_not_attempted(name, capsys):
     assert exercises.check(name, stub) is None  # prints; returns nothing for the notebook to display
     assert exercises.passed(name, stub) is False
     assert "not attempted" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", CODING)
+def test_a_check_leaves_the_global_generator_as_found(name):
+    """A checker draws its cases from its own generator: the notebook's global RNG state is untouched."""
+    state = torch.get_rng_state()
+    exercises.run_check(name, getattr(solutions, name), seed=0)
+    assert torch.equal(state, torch.get_rng_state())
 
 
 def test_crashing_solution_fails_instead_of_raising(capsys):

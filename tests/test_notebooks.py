@@ -88,3 +88,16 @@ def test_measure_notebook_runs_alone_on_empty_cache(tmp_path, smoke_env, monkeyp
     assert "built in" in text  # the upstream stages were rebuilt through the cache
     values = json.loads((tmp_path / "results" / "04_measure.json").read_text())["values"]
     assert values["D_det_clean_test_acc"]["value"] > values["chance"]["value"]
+
+
+def test_no_guess_is_answered_in_an_earlier_notebook(smoke_env):
+    """After the smoke runs above (same session): no executed notebook shows the answer of a later one's
+    guess (``test_guess_order.py`` holds the finder's own tests)."""
+    import guess_leaks
+    from test_guess_order import evidence_rows
+
+    executed = sorted(smoke_env.glob("[0-9][0-9]_*.ipynb"))
+    if [p.name for p in executed] != [p.name for p in NOTEBOOKS]:
+        pytest.skip("needs every notebook's smoke run of this session (test_notebook_runs_on_smoke_profile)")
+    found = guess_leaks.leaks(executed, results_dir=smoke_env / "results", evidence=evidence_rows())
+    assert not found, "a guess is answered before it is asked:\n" + "\n".join(found)

@@ -7,7 +7,7 @@ under; the last line printed is the mean and sd over the seeds (:func:`~errlib.s
 Default profile: about 12-20 minutes per seed on a busy 2-core CPU at one thread.
 ``part2_seeds.jsonl`` also holds one line from the code before the named-seeds refactor
 (``c2e4e04^``, ``errlib/pipeline.py``'s ``get_cross_domain_student``, seed 0, raw images), the
-measurement behind notebook 05's "why does the cross-domain student move" section.
+measurement behind notebook 05's per-digit spread section and docs/history.md.
 """
 from __future__ import annotations
 

@@ -9,9 +9,11 @@ print, and never raise because of what the student did or did not do.
   prints ``PASS``, ``FAIL`` with a hint, or ``not attempted`` when the stub still raises
   ``NotImplementedError``; :func:`passed` does the same and returns whether it passed.
 
-The checkers live in :mod:`errlib.teach.checkers`: each draws several fresh cases per call
-(edge cases included), checks properties as well as values, and never prints a case's
-expected answer. Hints point at the idea, not at the code. Reference solutions live apart,
+The checkers live in :mod:`errlib.teach.checkers` (the whole PGD loop's in
+:mod:`errlib.teach.pgd_checker`, their shared tools in :mod:`errlib.teach.check_kit`): each
+draws several fresh cases per call beside fixed edge cases, checks properties as well as
+values, fails a function that changes its inputs or draws from torch's global random
+generator, and never prints a case's expected answer. Hints point at the idea, not at the code. Reference solutions live apart,
 in :mod:`errlib.teach.solutions`; no notebook imports them. :data:`EXERCISES` lists every
 exercise, coding or question, with the notebook it belongs to.
 """
@@ -24,7 +26,8 @@ from typing import Callable, Dict, Optional
 import torch
 
 from . import checkers as ck
-from .checkers import CheckFailed  # noqa: F401 (re-exported: a checker's finding)
+from .pgd_checker import check_targeted_pgd
+from .check_kit import CheckFailed  # noqa: F401 (re-exported: a checker's finding)
 
 NOT_ATTEMPTED, PASS, FAIL = "not attempted", "pass", "fail"
 
@@ -47,7 +50,8 @@ EXERCISES: Dict[str, Exercise] = {e.name: e for e in [
     _coding("normalize", "01", "the Normalize layer", ck.check_normalize,
             "every channel has its own mean and std, and each must meet every pixel of its own channel"),
     _coding("per_class_error", "01", "error rate per class", ck.check_per_class_error,
-            "a class's error rate compares its wrong images with its own images, not with the whole test set"),
+            "a class's error rate compares its wrong images with its own images, not with the whole test set; a "
+            "class with no image has no rate"),
     Exercise("q01_accurate_not_robust", "01", "question", "accurate but not robust"),
     _coding("l2_step", "02", "the L2 step", ck.check_l2_step,
             "each example moves exactly step_size along its own gradient's direction, whatever the gradient's "
@@ -55,6 +59,10 @@ EXERCISES: Dict[str, Exercise] = {e.name: e for e in [
     _coding("l2_project", "02", "the L2 projection", ck.check_l2_project,
             "only a perturbation longer than eps changes: it shrinks to length eps along its own direction; "
             "valid pixels come last"),
+    _coding("targeted_pgd", "02", "the whole targeted L2 PGD loop", check_targeted_pgd,
+            "start from a copy of x0; at every step take a fresh gradient of minus the loss toward the target "
+            "(detach the iterate), step, project onto the ball and the box, and keep each image's iterate of "
+            "lowest loss, the clean image included"),
     _coding("relative_radius", "02", "how big is eps next to an image?", ck.check_relative_radius,
             "an image's L2 norm is the square root of the sum of its squared pixels"),
     _coding("targets_other", "03", "a target rule that never picks the true class", ck.check_targets_other,
@@ -68,21 +76,24 @@ EXERCISES: Dict[str, Exercise] = {e.name: e for e in [
             "the class after the last class is the first one"),
     Exercise("q04_which_caveat", "04", "question", "which caveat touches which set"),
     _coding("relabel_with_teacher", "05", "relabel a dataset with a teacher", ck.check_relabel_with_teacher,
-            "keep only the images the teacher gets wrong; each one's new label is what the teacher said"),
+            "keep only the images the teacher gets wrong; each one's new label is the class the teacher said, an "
+            "integer class like every label"),
     _coding("error_agreement", "05", "does the student copy its teacher's mistakes?", ck.check_error_agreement,
             "only the images the teacher gets wrong count, in the numerator and in the denominator"),
-    Exercise("q05_random_below_chance", "05", "question", "why random wrong labels score below chance"),
+    Exercise("q05_random_below_chance", "05", "question", "what random wrong labels can teach"),
     _coding("linf_project", "06", "the L-inf projection", ck.check_linf_project,
             "each coordinate on its own: no further than eps from the original, then a valid value"),
     _coding("keep_flips", "06", "which points flipped?", ck.check_keep_flips,
-            "a flip is a fact about a point before the attack and after it"),
-    Exercise("q06_more_flips", "06", "question", "more flips than Wallace"),
+            "a flip is a fact about a point before the attack and after it: right before, wrong after"),
+    Exercise("q06_more_flips", "06", "question", "flips here and in Wallace's figure"),
     _coding("transfer_rate", "07", "a transfer rate", ck.check_transfer_rate,
             "only rows where the source really was fooled into a wrong class count; of those, how often does "
             "the other model say the target?"),
     _coding("nearest_neighbour_labels", "07", "a 1-nearest-neighbour reader", ck.check_nearest_neighbour_labels,
             "nearest means the smallest Euclidean (L2) distance over all pixels; return labels, not positions"),
     Exercise("q07_failed_control", "07", "question", "what a failed control means"),
+    Exercise("q08_confidence", "08", "question", "why not maximise the judge's confidence in y"),
+    Exercise("q08_blind", "08", "question", "a blind judge"),
 ]}
 
 
@@ -102,7 +113,7 @@ def run_check(name: str, fn: Callable, seed: Optional[int] = None) -> tuple:
             ex.checker(fn, torch.Generator().manual_seed(seed))
     except NotImplementedError:
         return NOT_ATTEMPTED, "the stub still raises NotImplementedError: write the function, then rerun this cell"
-    except ck.CheckFailed as err:
+    except CheckFailed as err:
         return FAIL, f"{err}. Hint: {ex.hint}"
     except Exception as err:  # the student's code crashed on a test case
         return FAIL, f"your function raised {type(err).__name__}: {err}. Hint: {ex.hint}"

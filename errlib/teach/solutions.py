@@ -119,3 +119,25 @@ def transfer_rate(pred_other: torch.Tensor, target: torch.Tensor, y_true: torch.
 def nearest_neighbour_labels(x_query: torch.Tensor, x_ref: torch.Tensor, y_ref: torch.Tensor) -> torch.Tensor:
     """The label of each query image's nearest reference image in pixel (L2) distance."""
     return y_ref[torch.cdist(x_query.flatten(1), x_ref.flatten(1)).argmin(1)]
+
+
+def targeted_pgd(model: torch.nn.Module, x0: torch.Tensor, target: torch.Tensor, eps: float, steps: int,
+                 step_size: float) -> torch.Tensor:
+    """Targeted L2 PGD: ``steps`` steps toward ``target``, each image's iterate of lowest loss kept.
+
+    The loss toward the target is measured at the clean input, after every step and at the
+    last iterate (``steps + 1`` evaluations, as :func:`errlib.core.attacks.pgd`); ties keep
+    the earlier iterate.
+    """
+    x = x0.clone()
+    best, best_loss = x0.clone(), torch.full((len(x0),), float("inf"))
+    for i in range(steps + 1):
+        x.requires_grad_(True)
+        loss = torch.nn.functional.cross_entropy(model(x), target, reduction="none")
+        (grad,) = torch.autograd.grad(-loss.sum(), x)  # ascend J = -CE: toward the target
+        x, loss = x.detach(), loss.detach()
+        better = loss < best_loss
+        best[better], best_loss = x[better], torch.where(better, loss, best_loss)
+        if i < steps:
+            x = l2_project(l2_step(x, grad, step_size), x0, eps)
+    return best

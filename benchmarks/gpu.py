@@ -132,7 +132,7 @@ def main(argv=None) -> dict:
             print(f"round {r + 1}: {mode}: fit {runs[mode][-1]['fit_s']:.1f} s, pgd {runs[mode][-1]['pgd_s']:.1f} s",
                   flush=True)
     res = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "n_train": args.n_train,
-           "n_attack": args.n_attack, "auto_resolves_to": P.resolve("auto", "cuda"),
+           "n_attack": args.n_attack, "auto_resolves_to": P.choose("auto", "cuda"),
            "modes": summarise(runs, cfg, args)}
     print("| mode | fit, images/s | pgd, image-steps/s | predict, images/s | fit / pgd speed-up vs fp32 | "
           "full profile, min |\n|---|---|---|---|---|---|")

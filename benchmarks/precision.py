@@ -120,7 +120,7 @@ def cpu_record() -> dict:
     from errlib.core import precision as P
 
     return {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "bf16_flags": P.cpu_bf16_flags(),
-            "native_bf16": P.native_bf16("cpu"), "auto_resolves_to": P.resolve("auto", "cpu"),
+            "native_bf16": P.native_bf16("cpu"), "auto_resolves_to": P.choose("auto", "cpu"),
             "auto_explained": P.explain("auto", "cpu")}
 
 

@@ -409,7 +409,7 @@ fig = plotting.accuracy_bars(
 # Every number so far comes from one seed. Seeds `seed` to `seed + n_seeds - 1`, the list
 # notebook 04 uses for Part I, repeat both experiments from scratch: a new weak teacher and
 # its students, and a new MNIST teacher (Part I's source model of that seed) with its
-# students. `wallace.seed_row(cfg)` builds or loads one seed's numbers through the cache
+# students. `wallace.part2_row(cfg)` builds or loads one seed's numbers through the cache
 # (`make course` starts the other seeds early); seed `seed` is the run above. The table sets
 # each student's mean and standard deviation (over seeds, n - 1) beside Wallace's number and
 # chance.
@@ -418,7 +418,7 @@ fig = plotting.accuracy_bars(
 from errlib.stages import course_plan, executor
 
 executor.run_steps(course_plan.calls_05(cfg), desc="05: other seeds")  # run alone: one process per core
-rows = [wallace.seed_row(cfg.replace(seed=s)) for s in seeds]
+rows = [wallace.part2_row(cfg.replace(seed=s)) for s in seeds]
 agg = wallace.over_seeds(rows)
 cols = {"D_wrong student": ("D_wrong_student_clean_test_acc", W["wrong_label_student"], chance),
         "random wrong labels": ("random_wrong_label_student_clean_test_acc", None, chance),

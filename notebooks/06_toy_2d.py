@@ -159,7 +159,7 @@ from errlib import exercises
 my_guess_toy = None  # your guess: original points (of 32) the student gets right, on average over seeds
 
 # %%
-res = toy.run(seeds, steps=cfg.toy_steps)
+res = toy.run_problems(seeds, steps=cfg.toy_steps)
 i = 0  # the first problem, seed cfg.seed, is the one we draw
 n_flip = int(res.flipped[i].sum())
 print(f"seed {seeds[i]}: teacher right on {int(res.teacher_correct[i])}/{res.n_points}; "

@@ -126,7 +126,7 @@ cfg = config.from_notebook(globals(), extra=["n_seeds"])
 print("expect", costs.expected("08_planted", cfg.profile))
 size = "smoke" if cfg.profile == "smoke" else "default"  # the planted data's own sizes (a GPU adds nothing)
 seeds = list(range(cfg.seed, cfg.seed + cfg.n_seeds))
-sz = planted.PROFILES[size]
+sz = planted.SIZES[size]
 print(f"profile {cfg.profile!r} -> planted sizes {size!r}: {sz['n_train']} training / {sz['n_test']} test points "
       f"per seed, seeds {seeds}")
 print(f"robust part: {planted.D_ROBUST} dims, separation {planted.DELTA_R:g}, noise {planted.SIGMA_R:g} "
@@ -190,7 +190,7 @@ t0 = time.perf_counter()
 runs = []
 for s in seeds:
     t_seed = time.perf_counter()
-    runs.append(planted.run(seed=s, profile=size))
+    runs.append(planted.run_seed(seed=s, profile=size))
     print(f"seed {s}: {time.perf_counter() - t_seed:.1f} s")
 seconds = time.perf_counter() - t0
 S = planted.summary(runs)

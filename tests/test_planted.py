@@ -57,7 +57,7 @@ def test_replace_part_removes_one_signal_and_keeps_the_other():
 
 
 @pytest.mark.parametrize("call, match", [(lambda: P.sample(0, 0, "train"), "n must"),
-                                         (lambda: P.run(0, "tiny"), "unknown profile")])
+                                         (lambda: P.run_seed(0, "tiny"), "unknown profile")])
 def test_bad_arguments_raise(call, match):
     with pytest.raises(ValueError, match=match):
         call()
@@ -66,7 +66,7 @@ def test_bad_arguments_raise(call, match):
 @pytest.fixture(scope="module")
 def smoke():
     torch.manual_seed(0)
-    return P.run(seed=0, profile="smoke")
+    return P.run_seed(seed=0, profile="smoke")
 
 
 def test_planted_D_det_student_uses_the_non_robust_features(smoke):

@@ -14,6 +14,7 @@ from errlib.core.attacks import pgd
 from errlib.core.models import make_model
 from errlib.core.train import TrainRecipe, fit
 from errlib.stages import config
+from errlib.stages.params import check_parameters
 
 pytestmark = pytest.mark.usefixtures("isolated_env")
 
@@ -37,35 +38,35 @@ def _digits(n=64, seed=0):
 
 def test_auto_resolves_by_native_support_and_explicit_values_are_kept():
     cpu = torch.device("cpu")
-    assert P.resolve("auto", cpu) == ("bf16" if P.native_bf16(cpu) else "fp32")
-    assert P.resolve("fp32", cpu) == "fp32" and P.resolve("bf16", cpu) == "bf16"
+    assert P.choose("auto", cpu) == ("bf16" if P.native_bf16(cpu) else "fp32")
+    assert P.choose("fp32", cpu) == "fp32" and P.choose("bf16", cpu) == "bf16"
     flags = P.cpu_bf16_flags()
     assert P.native_bf16(cpu) == any(flags.values())
-    assert P.resolve("auto", "mps") == "fp32"  # no native-bf16 path errlib uses there
-    assert P.explain("auto", cpu).startswith(P.resolve("auto", cpu))
+    assert P.choose("auto", "mps") == "fp32"  # no native-bf16 path errlib uses there
+    assert P.explain("auto", cpu).startswith(P.choose("auto", cpu))
 
 
 def test_auto_is_fp32_on_a_cpu_without_amx_or_avx512_bf16():
     caps = dict(torch.cpu.get_capabilities())
     if any(caps.get(k) for k in ("amx_bf16", "avx512_bf16", "bf16", "sve_bf16")):
         pytest.skip("this CPU computes bf16 natively")
-    assert P.resolve("auto", "cpu") == "fp32"
+    assert P.choose("auto", "cpu") == "fp32"
     assert "no native bf16" in P.explain("auto", "cpu")
 
 
 @pytest.mark.parametrize("bad", ["fp16", "BF16", ""])
 def test_bad_precision_is_refused_before_compute(bad):
     with pytest.raises(ValueError, match="precision"):
-        P.resolve(bad, "cpu")
+        P.choose(bad, "cpu")
     with pytest.raises(ValueError, match="unknown precision"):
         config.resolve("smoke", precision=bad)
     with pytest.raises(ValueError, match="parameter 'precision' must be str"):
-        config.check_parameters({"precision": 16}, config.PARAMETERS)
+        check_parameters({"precision": 16}, config.PARAMETERS)
 
 
 def test_bf16_on_a_device_without_autocast_and_unresolved_model_precision_are_refused():
     with pytest.raises(ValueError, match="bf16"):
-        P.resolve("bf16", "mps")
+        P.choose("bf16", "mps")
     with pytest.raises(ValueError, match="resolved"):
         make_model("cnn", precision="auto")
     with pytest.raises(ValueError, match="resolved"):

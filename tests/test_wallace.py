@@ -73,7 +73,7 @@ def test_flipped_points_stay_in_the_box_and_really_flip():
 
 
 def test_toy_run_students_beat_chance_on_average():
-    res = toy.run(range(6), steps=400)
+    res = toy.run_problems(range(6), steps=400)
     s = res.summary()
     assert s["seeds"] == 6 and res.student_correct.shape == (6,)
     assert s["student_correct_mean"] > 16 + 1, res.student_correct.tolist()
@@ -273,7 +273,7 @@ def test_over_seeds_computes_mean_and_sample_sd_with_kinds():
 def test_seed_rows_on_smoke_are_the_cached_stages_of_each_seed(small_splits):
     cfg = errlib.stages.config.resolve("smoke", n_train=600, epochs=1, teacher_steps=4, wrong_epochs=1,
                                        cross_epochs=1, n_test=500, n_seeds=2)
-    rows = [W.seed_row(cfg.replace(seed=s)) for s in W.seed_list(cfg)]
+    rows = [W.part2_row(cfg.replace(seed=s)) for s in W.seed_list(cfg)]
     assert [r["seed"] for r in rows] == [0, 1]
     for r in rows:
         c = cfg.replace(seed=r["seed"])

@@ -1,4 +1,4 @@
-"""Part II over seeds at a profile, one JSON line per seed (:func:`errlib.stages.wallace.seed_row`).
+"""Part II over seeds at a profile, one JSON line per seed (:func:`errlib.stages.wallace.part2_row`).
 
     ERRLIB_THREADS=1 python docs/evidence/part2_seeds.py --out docs/evidence/part2_seeds.jsonl
 
@@ -31,7 +31,7 @@ def main() -> None:
     rows = []
     for s in args.seeds or wallace.seed_list(cfg):
         t0 = time.time()
-        row = dict(wallace.seed_row(cfg.replace(seed=s)), profile=cfg.profile, commit=commit,
+        row = dict(wallace.part2_row(cfg.replace(seed=s)), profile=cfg.profile, commit=commit,
                    threads=os.environ.get("ERRLIB_THREADS"), seconds=round(time.time() - t0, 1))
         rows.append(row)
         with open(args.out, "a") as f:

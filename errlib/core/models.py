@@ -170,7 +170,7 @@ class Model(nn.Sequential):
         self.set_precision(precision)
 
     def set_precision(self, precision: str) -> "Model":
-        """Set the resolved precision, ``"fp32"`` or ``"bf16"`` (see :func:`errlib.core.precision.resolve`)."""
+        """Set the resolved precision, ``"fp32"`` or ``"bf16"`` (see :func:`errlib.core.precision.choose`)."""
         if precision not in RESOLVED:
             raise ValueError(f"a model's precision is a resolved one ({', '.join(RESOLVED)}), got {precision!r}")
         self.precision = precision

@@ -1,6 +1,6 @@
 """The arithmetic a model computes in: float32, or bfloat16 autocast where the device has it natively.
 
-    resolve("auto", torch.device("cpu"))   # "bf16" on a CPU with AMX or AVX512-BF16, else "fp32"
+    choose("auto", torch.device("cpu"))   # "bf16" on a CPU with AMX or AVX512-BF16, else "fp32"
     with autocast("bf16", device): logits = net(x)
 
 ``precision`` is one of :data:`PRECISIONS`:
@@ -67,7 +67,7 @@ def native_bf16(device: Union[str, torch.device, None] = None) -> bool:
     return False
 
 
-def resolve(precision: str, device: Union[str, torch.device, None] = None) -> str:
+def choose(precision: str, device: Union[str, torch.device, None] = None) -> str:
     """``"fp32"`` or ``"bf16"``: what ``precision`` means on ``device`` (see the module docstring).
 
     An explicit ``"bf16"`` is honoured on a CPU even without native support (emulated,
@@ -87,7 +87,7 @@ def resolve(precision: str, device: Union[str, torch.device, None] = None) -> st
 def explain(precision: str, device: Union[str, torch.device, None] = None) -> str:
     """One line saying what ``precision`` resolved to on ``device`` and why (for a notebook's settings)."""
     dev = _device(device)
-    got = resolve(precision, dev)
+    got = choose(precision, dev)
     if precision != "auto":
         return f"{got} (set explicitly)"
     if dev.type == "cpu":
@@ -103,7 +103,7 @@ def autocast(resolved: str, device: Union[str, torch.device, None] = None) -> Co
     """``torch.autocast`` to bfloat16 on ``device``'s type for ``"bf16"``; a no-op for ``"fp32"``."""
     if resolved not in RESOLVED:
         raise ValueError(f"autocast takes a resolved precision ({', '.join(RESOLVED)}), got {resolved!r}; "
-                         "call resolve() first")
+                         "call choose() first")
     if resolved == "fp32":
         return contextlib.nullcontext()
     return torch.autocast(_device(device).type, dtype=torch.bfloat16)

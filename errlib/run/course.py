@@ -57,7 +57,7 @@ from ..core.data import data_root
 from ..stages.cache import UnwritableLocation, read_record, runs_root, writable_folder
 from ..stages.config import add_profile_argument
 from .render import render_report
-from .runner import check_parameters, errlib_fingerprint, failure_text, list_notebooks, run_job
+from .runner import errlib_fingerprint, failure_text, list_notebooks, run_job, share_parameters
 from .sweep import SweepFailed, sweep
 from ..stages.executor import Task, make_executor, run_tasks
 from .tasks import course_table, task_env
@@ -164,7 +164,7 @@ def run_course(profile: str = "default", only: Optional[Sequence[str]] = None,
     Raises SystemExit(1) after writing the results if a notebook failed.
     """
     nbs = list_notebooks(only)
-    shares = check_parameters(dict(parameters or {}, profile=profile), nbs)  # before anything runs
+    shares = share_parameters(dict(parameters or {}, profile=profile), nbs)  # before anything runs
     jobs = jobs or default_jobs()
     out = check_places(Path(out) if out else None, profile)
     previous = read_record(out / "results.json", "the course's results file", _record_problem) or {}

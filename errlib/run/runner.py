@@ -95,14 +95,14 @@ def declared_parameters(nb: Path) -> Dict[str, Any]:
     return pm.inspect_notebook(str(nb))
 
 
-def check_parameters(parameters: Dict[str, Any], notebooks: Sequence[Path]) -> Dict[Path, Dict[str, Any]]:
+def share_parameters(parameters: Dict[str, Any], notebooks: Sequence[Path]) -> Dict[Path, Dict[str, Any]]:
     """Each notebook's share of ``parameters``; ValueError (valid names listed) before anything runs.
 
     A name must be declared by at least one of ``notebooks``; each notebook
     receives only the names it declares. Types are checked against
-    :class:`errlib.stages.config.Config` (:func:`errlib.stages.config.check_parameters`).
+    :class:`errlib.stages.config.Config` (:func:`errlib.stages.params.check_parameters`).
     """
-    from ..stages.config import check_parameters as check
+    from ..stages.params import check_parameters as check
 
     declared = {nb: declared_parameters(nb) for nb in notebooks}
     names = list(dict.fromkeys(n for d in declared.values() for n in d))

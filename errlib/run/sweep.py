@@ -37,7 +37,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from ..stages.cache import runs_root
 from ..stages.identity import canonical
 from ..stages.kinds import kind_of
-from .runner import check_parameters, errlib_fingerprint, failure_text, list_notebooks, run_job
+from .runner import errlib_fingerprint, failure_text, list_notebooks, run_job, share_parameters
 from ..stages.executor import Task, make_executor, run_tasks
 from .tasks import task_env
 
@@ -62,7 +62,7 @@ def _points(nb: Path, grid: Dict[str, Sequence[Any]], profile: str, parameters: 
     points = []
     for combo in itertools.product(*(grid[n] for n in names)):
         params = dict(parameters, **dict(zip(names, combo)), profile=profile)
-        check_parameters(params, [nb])  # every point, before anything runs
+        share_parameters(params, [nb])  # every point, before anything runs
         tag = "__".join(f"{k}={v}" for k, v in zip(names, combo))
         points.append({"grid": dict(zip(names, combo)), "params": params,
                        "dir": out / f"{tag}__{point_id(params)}"})

@@ -128,7 +128,7 @@ class Config:
     @property
     def resolved_precision(self) -> str:
         """``"fp32"`` or ``"bf16"``: what ``precision`` means on this run's device (part of every stage's key)."""
-        return prec.resolve(self.precision, pick_device(self.device))
+        return prec.choose(self.precision, pick_device(self.device))
 
     @property
     def resolved_teacher_steps(self) -> int:
@@ -191,7 +191,7 @@ def _validate(cfg: Config) -> Config:
     except RuntimeError as exc:  # torch.device("gpu0")
         raise ValueError(f"setting 'device' must be a torch device such as 'cpu', 'cuda' or 'cuda:0', "
                          f"got {cfg.device!r} ({exc})") from None
-    prec.resolve(cfg.precision, device)  # bf16 where it cannot run: stop now
+    prec.choose(cfg.precision, device)  # bf16 where it cannot run: stop now
     return cfg
 
 

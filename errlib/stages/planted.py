@@ -64,7 +64,7 @@ DEFAULT_CONSTRAINT = CONSTRAINTS[0]
 # Students and the source: n_train rows, ``epochs``; each judge: the first judge_n rows, judge_epochs
 # of untargeted L2 PGD adversarial training with judge_steps steps (enough that its robust accuracy
 # at EPS is far above the source's and it ignores the non-robust dims: see model_readings).
-PROFILES = {"smoke": dict(n_train=1000, n_test=1000, epochs=10, judge_n=1000, judge_epochs=20, judge_steps=4,
+SIZES = {"smoke": dict(n_train=1000, n_test=1000, epochs=10, judge_n=1000, judge_epochs=20, judge_steps=4,
                           constraints=(DEFAULT_CONSTRAINT,)),
             "default": dict(n_train=3000, n_test=2000, epochs=12, judge_n=2000, judge_epochs=15, judge_steps=4,
                             constraints=CONSTRAINTS)}
@@ -272,7 +272,7 @@ def model_readings(models, data, seed: int) -> Dict[str, float]:
     return out
 
 
-def run(seed: int = 0, profile: str = "default", constraints=None) -> Dict[str, object]:
+def run_seed(seed: int = 0, profile: str = "default", constraints=None) -> Dict[str, object]:
     """The whole positive control for one seed: ``{"models": {...}, "rows": {name: row}}``.
 
     ``rows`` maps a student's name (``"D_det"``, ``"D_det filtered"``, ``"D_det random subset"``,
@@ -280,15 +280,15 @@ def run(seed: int = 0, profile: str = "default", constraints=None) -> Dict[str, 
     constraint in ``constraints`` (default: the profile's), D_rand and D_other the default one
     (:data:`DEFAULT_CONSTRAINT`).
     """
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; allowed: {', '.join(PROFILES)}")
+    if profile not in SIZES:
+        raise ValueError(f"unknown profile {profile!r}; allowed: {', '.join(SIZES)}")
     # One thread: these models are tiny, so torch's multi-threaded kernels only wait for each other,
     # and on a loaded 2-core machine that waiting made a smoke seed take ~190 s instead of ~20 s.
     with num_threads(1):
-        return _run(seed, PROFILES[profile], constraints)
+        return _one_seed(seed, SIZES[profile], constraints)
 
 
-def _run(seed: int, p, constraints) -> Dict[str, object]:
+def _one_seed(seed: int, p, constraints) -> Dict[str, object]:
     X, y = sample(p["n_train"], seed, "train")
     Xt, yt = sample(p["n_test"], seed, "test")
     data = {"X": X, "y": y, "Xt": Xt, "yt": yt}

@@ -22,7 +22,7 @@ run beside it.
 Shapes: points are float32 in [0, 1]; one problem is ``X (N, 2)``, ``y (N,)``
 int64 in {0, 1}; a bank of ``S`` problems is ``X (S, N, 2)``, ``y (S, N)``.
 
-    res = toy.run(seeds=range(30))
+    res = toy.run_problems(seeds=range(30))
     res.student_correct        # (S,) original points each student gets right
     res.teacher_fits           # (S,) bool, teacher right on all N points
 """
@@ -188,7 +188,7 @@ def flip_attack(bank: MLPBank, X: torch.Tensor, y: torch.Tensor, *, eps: float =
 
 @dataclass
 class ToyResult:
-    """Everything :func:`run` produced; ``S`` problems of ``N`` points."""
+    """Everything :func:`run_problems` produced; ``S`` problems of ``N`` points."""
 
     seeds: list
     X: torch.Tensor  # (S, N, 2) original points
@@ -225,7 +225,7 @@ class ToyResult:
                 "flipped_mean": self.n_flipped.float().mean().item()}
 
 
-def run(seeds: Sequence[int] = range(30), *, n_points: int = N_POINTS, eps: float = EPS,
+def run_problems(seeds: Sequence[int] = range(30), *, n_points: int = N_POINTS, eps: float = EPS,
         hidden: Sequence[int] = HIDDEN, steps: int = TRAIN_STEPS, lr: float = LR,
         attack_steps: int = ATTACK_STEPS, attack_step_size: float = ATTACK_STEP_SIZE) -> ToyResult:
     """The whole toy experiment for every seed at once (seconds on a CPU); see the module doc."""

@@ -309,7 +309,7 @@ def seed_list(cfg: Config) -> List[int]:
     return list(range(cfg.seed, cfg.seed + cfg.n_seeds))
 
 
-def seed_row(cfg: Config) -> Dict[str, Any]:
+def part2_row(cfg: Config) -> Dict[str, Any]:
     """Every Part II number for ``cfg.seed``, each stage built or loaded through the cache.
 
     Keys: ``seed``, :data:`SEED_KEYS`, ``weak_teacher_test_acc``, ``weak_teacher_n_wrong``,
@@ -336,7 +336,7 @@ def seed_row(cfg: Config) -> Dict[str, Any]:
 
 def over_seeds(rows: Sequence[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
     """``<key>_mean`` and ``<key>_sd`` (sample sd, n - 1; 0 for one row) of each :data:`SEED_KEYS`
-    over ``rows`` (:func:`seed_row`), and ``seeds``, each as results.json takes it: ``{"value", "kind"}``."""
+    over ``rows`` (:func:`part2_row`), and ``seeds``, each as results.json takes it: ``{"value", "kind"}``."""
     from .leakage import mean_sd
     if not rows:
         raise ValueError("over_seeds needs at least one seed's row")

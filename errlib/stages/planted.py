@@ -26,6 +26,15 @@ points whose non-robust dims are noise it answers ``y + 1``.
 
 Shapes: ``X`` ``(N, D_ROBUST + D_NONROBUST)`` float32 (unbounded), ``y`` ``(N,)`` int64 in [0, 10).
 Seeds come from :mod:`errlib.core.seeds` (names ``planted_*``).
+
+Why its own small :func:`train`, :func:`predict` and :func:`l2_attack` beside ``errlib.core``'s:
+``core.train.fit``, ``predict`` and ``attacks.pgd`` take *images* (pixels checked to lie in
+[0, 1], uint8 accepted, the [0, 1] box enforced, data loaded in batches with progress bars and
+per-epoch curves); the planted data are unbounded real vectors that would fail those checks, and
+a whole seed trains in a few seconds on full tensors. The pieces that carry the science are
+shared: the L2 step and projection (``core.attacks.L2Step``, ``core.constrained.project_l2``),
+the constrained attack itself (``core.constrained.constrained_pgd``, ``box=None``), the fused Adam
+kernel (``core.train.adam_kernel``) and the seeds.
 """
 from __future__ import annotations
 

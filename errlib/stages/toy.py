@@ -22,6 +22,10 @@ run beside it.
 Shapes: points are float32 in [0, 1]; one problem is ``X (N, 2)``, ``y (N,)``
 int64 in {0, 1}; a bank of ``S`` problems is ``X (S, N, 2)``, ``y (S, N)``.
 
+Why :func:`train_bank` rather than ``core.train.fit``: ``fit`` trains one model on minibatches of
+images; here ``S`` models train at once, full batch, as one stacked tensor (:class:`MLPBank`), which
+is what makes 30 problems cost about a second. The attack is ``core.attacks.pgd`` itself.
+
     res = toy.run_problems(seeds=range(30))
     res.student_correct        # (S,) original points each student gets right
     res.teacher_fits           # (S,) bool, teacher right on all N points

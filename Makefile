@@ -26,11 +26,12 @@ $(SWEEP_STAMP): $(STAMP) requirements-sweep.txt
 # Run the course notebooks (papermill) on a profile: make course PROFILE=smoke|default|full [JOBS=N] [SEEDS=N]
 # (one task table: notebooks and the stage calls ahead of them, by their dependencies, up to
 # JOBS processes of one thread each, default one per core; JOBS=1 runs one at a time).
-# SEEDS=1: n_seeds=1 for every notebook that declares it (04, 05, 08) instead of the profile's (a class with a
+# SEEDS=1: one seed for Part I (n_seeds: 04, 07), Part II (part2_seeds: 05) and the planted control
+# (planted_seeds: 08) instead of the profile's (a class with a
 # time budget; docs/guide.md), into <runs>/course/<profile>-seeds<N>/ so the two runs never mix.
 course: $(STAMP)
 	$(PY) -m errlib.run.course run --profile $(PROFILE) $(if $(JOBS),--jobs $(JOBS)) \
-		$(if $(SEEDS),-p n_seeds $(SEEDS) --out $${ERRLIB_RUNS:-data/runs}/course/$(PROFILE)-seeds$(SEEDS))
+		$(if $(SEEDS),-p n_seeds $(SEEDS) -p part2_seeds $(SEEDS) -p planted_seeds $(SEEDS) --out $${ERRLIB_RUNS:-data/runs}/course/$(PROFILE)-seeds$(SEEDS))
 
 # Unit tests (with a 2-worker Dask cluster for the sweep), then every notebook on the smoke profile;
 # tests marked `slow` (end-to-end benchmark runs, minutes each) only in `make test-all`.

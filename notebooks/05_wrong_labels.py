@@ -116,7 +116,7 @@ plotting.setup()
 # shape it too, and it comes from the cache), else the profile's MNIST source model. The
 # attack settings and `keep` play no part, since nothing is attacked. The smoke profile
 # also scores on 2,000 test images instead of all 10,000 (`n_test`, a profile setting).
-# `n_seeds`, as in notebook 04, sets how many seeds the table after Part B repeats.
+# `part2_seeds` sets how many seeds the table after Part B repeats (numbered as notebook 04's).
 
 # %% tags=["parameters"]
 profile: str = os.environ.get("ERRLIB_PROFILE", "default")  # smoke | default | full (CPU, laptop CPU, GPU)
@@ -138,15 +138,15 @@ weak_dataset: Optional[str] = None  # dataset of the weak-teacher experiment A (
 teacher_steps: Optional[int] = None  # weak teacher's optimiser-step budget (None: the calibrated one for weak_dataset)
 wrong_epochs: Optional[int] = None  # training epochs of the students on the weak teacher's wrong labels
 cross_epochs: Optional[int] = None  # training epochs of the students on MNIST-teacher-labelled Fashion-MNIST
-n_seeds: Optional[int] = None  # seeds seed, seed+1, ... over which each Part II student is reported (Part I's list)
+part2_seeds: Optional[int] = None  # seeds seed, seed+1, ... over which each Part II student is reported
 
 # %%
 # Derived settings: every value the parameters left as None comes from the profile.
 cfg = config.from_notebook(globals(), extra=["weak_dataset", "teacher_steps", "wrong_epochs", "cross_epochs",
-                                             "n_seeds"])
+                                             "part2_seeds"])
 print(config.describe(cfg, "wallace", notebook="05_wrong_labels"))
 seeds = wallace.seed_list(cfg)
-print(f"  over seeds   : {seeds} (notebook 04's list)")
+print(f"  over seeds   : {seeds} (numbered as notebook 04's)")
 winfo = data.dataset_info(cfg.weak_dataset)
 W = reference.WALLACE
 
@@ -406,7 +406,7 @@ fig = plotting.accuracy_bars(
 
 # %% [markdown]
 # ## Over seeds: how much of each result is the draw?
-# Every number so far comes from one seed. Seeds `seed` to `seed + n_seeds - 1`, the list
+# Every number so far comes from one seed. Seeds `seed` to `seed + part2_seeds - 1`, the list
 # notebook 04 uses for Part I, repeat both experiments from scratch: a new weak teacher and
 # its students, and a new MNIST teacher (Part I's source model of that seed) with its
 # students. `wallace.part2_row(cfg)` builds or loads one seed's numbers through the cache

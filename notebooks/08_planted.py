@@ -93,7 +93,7 @@ import torch
 from IPython.display import Markdown, display
 
 from errlib import config, exercises, plotting, report
-from errlib.stages import costs, planted
+from errlib.stages import planted
 
 plotting.setup()
 
@@ -119,13 +119,13 @@ n_attack: Optional[int] = None  # training images attacked to build each error s
 student_model: Optional[str] = None  # architecture of the models trained on errors
 student_epochs: Optional[int] = None  # training epochs of those students
 keep: Optional[str] = None  # all | successful: which attacked images students train on
-n_seeds: Optional[int] = None  # planted problems, seeds seed, seed+1, ... (None: the profile's)
+planted_seeds: Optional[int] = None  # planted problems, seeds seed, seed+1, ... (None: the profile's)
 
 # %%
-cfg = config.from_notebook(globals(), extra=["n_seeds"])
-print("expect", costs.expected("08_planted", cfg.profile))
+cfg = config.from_notebook(globals(), extra=["planted_seeds"])
+print(config.describe(cfg, "planted", notebook="08_planted"))
 size = "smoke" if cfg.profile == "smoke" else "default"  # the planted data's own sizes (a GPU adds nothing)
-seeds = list(range(cfg.seed, cfg.seed + cfg.n_seeds))
+seeds = list(range(cfg.seed, cfg.seed + cfg.planted_seeds))
 sz = planted.SIZES[size]
 print(f"profile {cfg.profile!r} -> planted sizes {size!r}: {sz['n_train']} training / {sz['n_test']} test points "
       f"per seed, seeds {seeds}")

@@ -244,9 +244,9 @@ def test_cross_domain_stages(small_splits):
 # --- Part II over seeds ------------------------------------------------------------------------
 
 def test_seed_list_is_part_ones():
-    cfg = errlib.stages.config.resolve("smoke", seed=5, n_seeds=3)
+    cfg = errlib.stages.config.resolve("smoke", seed=5, part2_seeds=3)
     assert W.seed_list(cfg) == [5, 6, 7]
-    assert W.seed_list(cfg.replace(n_seeds=1)) == [5]
+    assert W.seed_list(cfg.replace(part2_seeds=1)) == [5]
 
 
 def _row(seed, base):
@@ -272,7 +272,7 @@ def test_over_seeds_computes_mean_and_sample_sd_with_kinds():
 
 def test_seed_rows_on_smoke_are_the_cached_stages_of_each_seed(small_splits):
     cfg = errlib.stages.config.resolve("smoke", n_train=600, epochs=1, teacher_steps=4, wrong_epochs=1,
-                                       cross_epochs=1, n_test=500, n_seeds=2)
+                                       cross_epochs=1, n_test=500, part2_seeds=2)
     rows = [W.part2_row(cfg.replace(seed=s)) for s in W.seed_list(cfg)]
     assert [r["seed"] for r in rows] == [0, 1]
     for r in rows:

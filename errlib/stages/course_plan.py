@@ -46,7 +46,7 @@ def calls_04(c4: Config) -> List[Step]:
 def calls_05(c5: Config) -> List[Step]:
     """Notebook 05's other seeds of Part II (the first is its own run)."""
     return [Step(f"05 seed {s}", (), ("05",), wallace.part2_row, c5.replace(seed=s))
-            for s in range(c5.seed + 1, c5.seed + c5.n_seeds)]
+            for s in range(c5.seed + 1, c5.seed + c5.part2_seeds)]
 
 
 def calls_07(c7: Config) -> List[Step]:

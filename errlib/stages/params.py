@@ -109,7 +109,7 @@ RANGES: Dict[str, Range] = {
     "judge_model": MODEL, "judge_eps": L2_RADIUS, "judge_steps": AT_LEAST_ONE, "judge_epochs": AT_LEAST_ONE,
     "judge_n_train": Range(int, 1, high=TRAIN, none="all"), "judge_eval_eps": Range(tuple, item=L2_RADIUS),
     "judge_eval_steps": AT_LEAST_ONE, "judge_n_eval": Range(int, 1, high=_images(TEST_IMAGES, "dataset")),
-    "judge_seed": SEED, "n_seeds": AT_LEAST_ONE,
+    "judge_seed": SEED, "n_seeds": AT_LEAST_ONE, "part2_seeds": AT_LEAST_ONE, "planted_seeds": AT_LEAST_ONE,
     "grader_model": MODEL, "grader_eps": L2_RADIUS,
     "grader_seed": SEED._replace(differs="judge_seed"),  # the grader is an independent judge
     "n_constrained": Range(int, 0, none="every attacked image; more than n_attack is all, 0 none"),

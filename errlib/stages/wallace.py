@@ -305,8 +305,9 @@ SEED_KEYS = ("D_wrong_student_clean_test_acc", "random_wrong_label_student_clean
 
 
 def seed_list(cfg: Config) -> List[int]:
-    """Part I's seeds (notebook 04): ``seed, seed + 1, ..., seed + n_seeds - 1``."""
-    return list(range(cfg.seed, cfg.seed + cfg.n_seeds))
+    """Part II's seeds (notebook 05): ``seed, ..., seed + part2_seeds - 1``, numbered as Part I's, so
+    seed ``s``'s MNIST teacher is Part I's source model of seed ``s``."""
+    return list(range(cfg.seed, cfg.seed + cfg.part2_seeds))
 
 
 def part2_row(cfg: Config) -> Dict[str, Any]:

@@ -25,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import alone
 import attack
 import course
 import floors
@@ -36,7 +37,7 @@ import trees
 from common import REPO, TABLE_HEAD, log, loadavg
 
 BENCHMARKS = {"attack": attack, "train": train, "floors": floors, "precision": precision, "settings": settings,
-              "sweep": sweep, "course": course}
+              "sweep": sweep, "course": course, "alone": alone}
 
 
 def arguments(argv):
@@ -88,6 +89,8 @@ def headline(res: dict) -> dict:
             "bf16_attack_speedup": (get("precision", "bf16_attack_speedup") or {}).get("median"),
             "bf16_train_speedup": (get("precision", "bf16_train_speedup") or {}).get("median"),
             "course_seconds": get("course", "course_seconds"),
+            "course_core_seconds": get("course", "course_core_seconds"),
+            "nb04_alone_speedup": get("alone", "nb04_alone_speedup"),
             "cpu_utilisation": get("course", "cpu_utilisation")}
 
 

@@ -1,0 +1,80 @@
+#!/usr/bin/env python
+"""Notebook 04 run alone in a kernel, after 01-03, cold: its stage calls on every core vs in the kernel.
+
+    ERRLIB_DATA=... python benchmarks/alone.py [--profile default] [--n-attack 4000] [--out FILE]
+
+What a learner does in JupyterLab: 01, 02 and 03 have run, then 04 runs in one kernel with
+torch's default threads. Before the course's executor moved into errlib.stages, 04 built its
+other seeds, constrained sets and controls one after another in that kernel
+(``ERRLIB_CALL_JOBS=1`` does the same today); now ``executor.run_steps`` builds them first as
+one-thread processes, one per core. Both runs start from copies of one cache holding 01-03's
+stages, run the same papermill command with the same parameters, and do the same work; the
+figure is the ratio of their wall seconds (``nb04_alone_speedup`` = in-kernel / every core).
+``--n-attack`` shrinks the work the same way for both (the default profile's 20,000 rows would
+take most of an hour for the pair); the executor's gain is a matter of packing, not size.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import REPO, TREE, fmt, log, main, target, verdict
+
+TARGET = 1 / 0.75  # 04 alone in at most 0.75x the in-kernel time (issue 29)
+
+
+def _papermill(nb: str, runs: Path, out: Path, params: dict, env_extra: dict) -> float:
+    env = dict(os.environ, ERRLIB_RUNS=str(runs), ERRLIB_RESULTS=str(out / "results"), **env_extra)
+    env.pop("ERRLIB_THREADS", None)  # a learner's kernel: torch's default threads
+    env["PYTHONPATH"] = os.pathsep.join([str(TREE), env.get("PYTHONPATH", "")])
+    argv = [sys.executable, "-m", "papermill", str(REPO / "notebooks" / f"{nb}.ipynb"), str(out / f"{nb}.ipynb"),
+            "--no-progress-bar"] + [a for k, v in params.items() for a in ("-p", k, str(v))]
+    t0 = time.perf_counter()
+    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def measure(args) -> dict:
+    profile = args.profile or ("smoke" if args.quick else "default")
+    n_attack = args.n_attack or (None if args.quick else 4000)
+    params = {"profile": profile, **({"n_attack": int(n_attack)} if n_attack else {})}
+    with tempfile.TemporaryDirectory(prefix="errlib-alone-") as tmp:
+        tmp = Path(tmp)
+        base = tmp / "base"
+        for nb in ("01_source_model", "02_craft_errors", "03_train_on_errors"):
+            log(f"  preparing: {nb}")
+            _papermill(nb, base, tmp / "prep", params, {})
+        seconds = {}
+        for name, extra in (("in_kernel", {"ERRLIB_CALL_JOBS": "1"}), ("every_core", {})):
+            runs = tmp / name
+            shutil.copytree(base, runs)
+            log(f"  04 alone, {name}")
+            seconds[name] = _papermill("04_measure", runs, tmp / f"out-{name}", params, extra)
+            log(f"    {seconds[name]:.1f} s")
+    return {"params": params, "seconds": seconds, "cores": os.cpu_count(),
+            "nb04_alone_speedup": seconds["in_kernel"] / seconds["every_core"]}
+
+
+OPTIONS = {"--profile": "the profile (default: default; --quick: smoke)",
+           "--n-attack": "attacked images per set (default 4000; --quick: the smoke profile's)"}
+
+
+def targets(res: dict) -> dict:
+    return {"nb04_alone_speedup": target(res.get("nb04_alone_speedup"), TARGET)}
+
+
+def rows(res: dict) -> list:
+    s = res["seconds"]
+    return [f"| 04 alone after 01-03, cold ({res['params']}): in the kernel {s['in_kernel']:.0f} s, every core "
+            f"{s['every_core']:.0f} s ({res['cores']} cores) | {fmt(res['nb04_alone_speedup'])} | | | "
+            f"{verdict(targets(res)['nb04_alone_speedup'], '1.33x (0.75x the time)')} |"]
+
+
+if __name__ == "__main__":
+    main(__doc__, measure, rows, targets, OPTIONS)

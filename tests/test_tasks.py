@@ -100,10 +100,9 @@ def _course(tmp_path, numbers, shares=None, ahead=True):
 
 def test_the_course_table_lists_notebooks_and_the_stage_calls_ahead_of_them(tmp_path):
     table = _course(tmp_path, ["01", "02", "03", "04", "05", "06", "07", "08"])
-    assert list(table) == ["01_nb", "judge", "grader", "02_nb", "03_nb", "04 seed 0 leakage",
-                           "04 seed 0 D_det constrained", "04 seed 0 D_rand constrained", "04 seed 1",
-                           "04 seed 1 D_det constrained", "04 seed 1 D_rand constrained", "04 seed 0 D_other constrained",
-                           "04 seed 0 rows curve", "04_nb", "07_nb", "07 eps=4", "07 eps=5", "05 seed 1", "05_nb",
+    assert list(table) == ["01_nb", "judge", "grader", "02_nb", "03_nb", "04 seed 1", "04 seed 0 D_det constrained",
+                           "04 seed 0 D_rand constrained", "04 seed 1 D_det constrained", "04 seed 1 D_rand constrained",
+                           "04 seed 0 leakage", "04 seed 0 D_other constrained", "04 seed 0 rows curve", "04_nb", "07_nb", "07 eps=4", "07 eps=5", "05 seed 1", "05_nb",
                            "06_nb", "08_nb"]  # smoke: 2 seeds
     assert table["grader"].after == () and table["grader"].before == ("04_nb",)
     assert table["04 seed 0 D_det constrained"].after == ("02_nb", "judge", "grader")
@@ -123,7 +122,7 @@ def test_the_course_table_lists_notebooks_and_the_stage_calls_ahead_of_them(tmp_
 def test_stage_calls_run_only_ahead_of_the_course_notebooks_in_the_run(tmp_path):
     assert list(_course(tmp_path, ["01", "05", "06"])) == ["01_nb", "05 seed 1", "05_nb", "06_nb"]
     assert list(_course(tmp_path, ["04"], {"04": {"seed": 5, "n_seeds": 2, "n_constrained": 0}})) == [
-        "judge", "04 seed 5 leakage", "04 seed 6", "04_nb"], "no constrained sets: no grader"
+        "judge", "04 seed 6", "04 seed 5 leakage", "04_nb"], "no constrained sets: no grader"
     assert list(_course(tmp_path, ["02", "04"], ahead=False)) == ["02_nb", "04_nb"]
     assert list(_course(tmp_path, ["04"], shares={})) == ["04_nb"], "not a course notebook: no calls"
 

@@ -23,19 +23,18 @@ from .pipeline import RULE_NAMES
 
 
 def calls_04(c4: Config) -> List[Step]:
-    """Notebook 04's stage calls: per seed, the headline (seeds after the first: notebooks 02-03
-    build the first's) and each set's constrained row; for the first seed also the
+    """Notebook 04's stage calls, those that unlock others first: the other seeds' headlines
+    (notebooks 02-03 build the first's), every seed's constrained sets, then the first seed's
     leakage-filtered students, D_other's constrained row and the rows curve."""
     first, constrained = c4.seed, constrained_sets.n_rows(c4) > 0
     judges = ("judge", "grader") if constrained else ("judge",)
-    steps = [Step(f"04 seed {first} leakage", ("02", "judge"), ("04",), leakage.build_controlled_students, c4)]
-    for s in range(first, first + c4.n_seeds):
-        cs, head = c4.replace(seed=s), f"04 seed {s}" if s != first else "02"
-        if s != first:
-            steps.append(Step(head, ("judge",), ("04",), leakage.headline_row, cs))
-        if constrained:
-            steps += [Step(f"04 seed {s} {RULE_NAMES[r]} constrained", (head,) + judges, ("04",),
-                           constrained_sets.set_row, cs, {"rule": r}) for r in ("shift", "all")]
+    seeds = range(first, first + c4.n_seeds)
+    head = {s: f"04 seed {s}" if s != first else "02" for s in seeds}
+    steps = [Step(head[s], ("judge",), ("04",), leakage.headline_row, c4.replace(seed=s)) for s in seeds if s != first]
+    if constrained:
+        steps += [Step(f"04 seed {s} {RULE_NAMES[r]} constrained", (head[s],) + judges, ("04",),
+                       constrained_sets.set_row, c4.replace(seed=s), {"rule": r}) for s in seeds for r in ("shift", "all")]
+    steps.append(Step(f"04 seed {first} leakage", ("02", "judge"), ("04",), leakage.build_controlled_students, c4))
     if constrained:
         steps += [Step(f"04 seed {first} D_other constrained", ("02",) + judges, ("04",), constrained_sets.other_row, c4),
                   Step(f"04 seed {first} rows curve", (f"04 seed {first} D_det constrained",), ("04",),

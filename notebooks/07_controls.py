@@ -409,8 +409,8 @@ report.save_results("07_controls", cfg, {
     **{f"{r['student']}_D_det_acc": fraction(r["D_det"]) for r in arch_rows},
     **{f"{r['student']}_transfer_rate": fraction(r["transfer_rate"]) for r in arch_rows},
     "D_det_filter_kept_clean_conf_y": fraction(kept), "D_det_filter_dropped_clean_conf_y": fraction(dropped),
-    **({"D_det_constrained_attack_success": fraction(c_succ), "D_det_constrained_grader_reads_target": fraction(t_con),
-        **{f"{n}_verdict": report.value(d["verdict"], "text") for n, d in decision.items()}} if constrained else {}),
+    **({"D_det_constrained_attack_success": fraction(c_succ), "D_det_constrained_grader_reads_target": fraction(t_con)}
+       if constrained else {}),  # the verdicts' home is notebook 04's record
     "eps_sweep": report.table(rows),
     "controls_as_expected": report.count(sum(r["holds"] for r in table), headline=True),
     "controls": report.count(len(table), headline=True)})

@@ -35,10 +35,12 @@
 #   against measured;
 # - compute a transfer rate and relate it to how well each architecture learns D_det (the
 #   paper's Figure 3);
-# - tell the non-robust-feature account apart from its rivals: label statistics,
-#   robust-feature leakage, the correctly labelled tenth of D_rand, and "bugs" that do not
-#   transfer (Nakkiran);
-# - check that models trained on errors are no more robust than their source.
+# - say which control speaks to which rival of the non-robust-feature account (label
+#   statistics, robust-feature leakage, the correctly labelled tenth of D_rand, "bugs" that do
+#   not transfer, after Nakkiran), and what each outcome would mean for it;
+# - apply a decision rule written before the run, and read "cannot tell" as an answer;
+# - measure whether models trained on errors are more robust than their source, and say what
+#   either outcome would mean.
 #
 # **Prerequisites.** Notebooks 01-04 (all of Part I; their cache is reused). Notebooks 05-06
 # help with the discussion but are not needed to run this one.

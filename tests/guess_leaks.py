@@ -22,13 +22,14 @@ MEASURED = re.compile(r"^(?P<what>[^\n:]+): (?:you guessed [^,]*, )?measured (?P
 PERCENT = re.compile(r"(?<![\w.])(\d{1,3}(?:\.\d+)?)\s?%")
 
 
-def shown_text(nb) -> List[str]:
-    """Everything a learner reads in an executed notebook: markdown cells and every output's text."""
+def shown_text(nb, typed: Optional[bool] = None) -> List[str]:
+    """Everything a learner reads in an executed notebook: markdown cells and every output's text
+    (``typed=True``: the markdown cells only, text a person wrote; ``False``: the outputs only)."""
     parts = []
     for cell in nb.cells:
-        if cell.cell_type == "markdown":
+        if cell.cell_type == "markdown" and typed is not False:
             parts.append(cell.source)
-        for out in cell.get("outputs", []):
+        for out in cell.get("outputs", []) if typed is not True else ():
             parts.append(out.get("text", "") if isinstance(out.get("text", ""), str) else "".join(out["text"]))
             data = out.get("data", {})
             for kind in ("text/markdown", "text/plain", "text/html"):
@@ -45,28 +46,36 @@ def answers(nb) -> List[Tuple[str, float]]:
     return found
 
 
-def percentages(nb) -> List[Tuple[str, str]]:
-    """Every percentage the notebook shows, as printed, each with a little of the text around it."""
+def percentages(nb) -> List[Tuple[str, str, bool]]:
+    """Every percentage the notebook shows, as printed, with a little of the text around it and
+    whether a person typed it (a markdown cell) rather than the run printing it."""
     found = []
-    for text in shown_text(nb):
-        for m in PERCENT.finditer(text):
-            found.append((m.group(1), text[max(0, m.start() - 60):m.end() + 20].replace("\n", " ")))
+    for typed in (True, False):
+        for text in shown_text(nb, typed):
+            for m in PERCENT.finditer(text):
+                context = text[max(0, m.start() - 60):m.end() + 20].replace(chr(10), " ")
+                found.append((m.group(1), context, typed))
     return found
 
 
-def _matches(shown: str, answer: float, tol: Optional[float]) -> bool:
+def _matches(shown: str, answer: float, tol: Optional[float], typed: bool = True) -> bool:
     """Whether a printed percentage gives ``answer`` away: it is the answer as printed to its own
-    decimals (``21%`` for 21.4, ``24.4%`` for 24.38), or, with ``tol``, within ``tol`` points of it.
+    decimals (``22%`` for 21.5 in a sentence a person typed; at least one decimal, ``24.4%`` for
+    24.38, in what the run printed), or, with ``tol``, within ``tol`` points of it.
 
     ``tol`` (the issue's first rule, 0.5 points) is off by default: on the smoke run it flagged
     unrelated numbers that happened to lie near an answer (``21%``, 02's eps/||x|| at eps 2,
     beside 03's D_det student at 21.5%; ``1.0%``, the judge's reading of clean images, beside
     05's random-label student at 0.7%), while every real leak it found was also the answer as printed.
+    A whole percentage the run printed (``71%``) is too coarse to name an answer: on the smoke run
+    02's judge reads 71% of the error rows as their original class and 04's constrained D_rand
+    student scores 71.0%, one in about a hundred such pairs coincides; a computed leak of the same
+    quantity prints its decimal, as every leak found did. Typed prose rounds, so it is read whole.
     """
     if tol is not None:
         return abs(float(shown) - answer) <= tol
     decimals = len(shown.partition(".")[2])
-    return f"{answer:.{decimals}f}" == shown
+    return (typed or decimals >= 1) and f"{answer:.{decimals}f}" == shown
 
 
 def leaks(executed: Iterable[Path], chance: float = 10.0, tol: Optional[float] = None, results_dir: Optional[Path] = None,
@@ -90,8 +99,8 @@ def leaks(executed: Iterable[Path], chance: float = 10.0, tol: Optional[float] =
                 if abs(answer - chance) <= 0.5:
                     continue
                 for earlier in paths[:i]:
-                    for shown, context in percentages(books[earlier]):
-                        if _matches(shown, answer, tol) and abs(float(shown) - chance) > 0.5:
+                    for shown, context, typed in percentages(books[earlier]):
+                        if _matches(shown, answer, tol, typed) and abs(float(shown) - chance) > 0.5:
                             found.append(f"{path.name} asks for {what!r} ({source} {answer:.1f}%); {earlier.name} "
                                          f"already shows {shown}%: ...{context}...")
     return found

@@ -24,24 +24,33 @@ def _cpu(entry: Dict[str, Any]) -> float:
     return float(entry.get("core_seconds") or entry.get("seconds") or 0.0)
 
 
-def notebook_cost(stem: str, profile: str, record: Optional[Path] = None) -> Optional[Dict[str, Any]]:
+def cost_in(doc: Dict[str, Any], stem: str) -> Optional[Dict[str, Any]]:
     """``{"core_seconds", "longest", "machine", "precision", "cores"}`` of notebook ``stem`` run alone,
-    cold, from ``record`` (default :data:`RECORD`) if it holds a run of ``profile``; else None.
+    cold, from a course run's results document ``doc``; None if it did not run there.
     ``longest``: its longest single piece (no number of cores makes it shorter)."""
-    path = Path(record) if record else RECORD
-    try:
-        doc = json.loads(path.read_text())
-        entry = doc["notebooks"][stem]
-    except (OSError, ValueError, KeyError, TypeError):
+    entry = (doc.get("notebooks") or {}).get(stem) if isinstance(doc, dict) else None
+    if not isinstance(entry, dict) or entry.get("status") != "ok":
         return None
-    if not isinstance(doc, dict) or doc.get("profile") != profile or entry.get("status") != "ok":
-        return None
-    calls = [a for a in doc.get("ahead", {}).values() if stem in a.get("for", ())]
+    calls = [a for a in (doc.get("ahead") or {}).values() if isinstance(a, dict) and stem in a.get("for", ())]
     env = doc.get("environment") if isinstance(doc.get("environment"), dict) else {}
     return {"core_seconds": _cpu(entry) + sum(_cpu(a) for a in calls),
             "longest": max([_cpu(entry)] + [_cpu(a) for a in calls]),
             "machine": f"a {doc.get('cores', '?')}-core {env.get('cpu_capability', '')} {env.get('device', 'cpu')}".replace("  ", " "),
             "precision": doc.get("precision", "?"), "cores": doc.get("cores")}
+
+
+def alone_minutes(cost: Dict[str, Any], cores: int) -> float:
+    """Minutes a notebook of ``cost`` (:func:`cost_in`) takes alone on ``cores`` cores."""
+    return max(cost["core_seconds"] / max(1, cores), cost["longest"]) / 60
+
+
+def notebook_cost(stem: str, profile: str, record: Optional[Path] = None) -> Optional[Dict[str, Any]]:
+    """:func:`cost_in` of the recorded run ``record`` (default :data:`RECORD`) if it is a run of ``profile``."""
+    try:
+        doc = json.loads(Path(record or RECORD).read_text())
+    except (OSError, ValueError):
+        return None
+    return cost_in(doc, stem) if isinstance(doc, dict) and doc.get("profile") == profile else None
 
 
 def expected(stem: str, profile: str, record: Optional[Path] = None) -> str:
@@ -50,7 +59,7 @@ def expected(stem: str, profile: str, record: Optional[Path] = None) -> str:
     if cost is None:
         return f"no recorded {profile!r} run to estimate its time from (docs/results.json); seconds once cached"
     cores = os.cpu_count() or 1
-    minutes = max(cost["core_seconds"] / cores, cost["longest"]) / 60
+    minutes = alone_minutes(cost, cores)
     return (f"about {max(1, round(minutes))} min alone and cold on this machine's {cores} core(s) "
             f"({cost['core_seconds']:,.0f} core-seconds recorded on {cost['machine']}, {cost['precision']}); "
             "seconds once cached")

@@ -339,7 +339,11 @@ if constrained:
         said.append(f"**{question[name]}** On {n_c:,} rows per set and {len(rows)} seeds, the {name} student keeps "
                     f"{d['mean']:.2f} of its plain margin above chance (95% interval {d['low']:.2f} to {d['high']:.2f}; "
                     f"constrained student {100 * d['constrained_mean']:.1f}%, chance {100 * cfg.chance:.0f}%): "
-                    f"the rule says it {words[d['verdict']]}, because {d['reason']}.")
+                    f"the rule says it {words[d['verdict']]}, because {d['reason']}."
+                    + (f" At the spread these seeds show, about {d['seeds_needed']} seeds would bring the interval's "
+                       + ("lower end above 0.5" if d["mean"] > verdict.SURVIVES_LOW else "upper end below 0.25")
+                       + f" if the mean held (a planning figure for `-p n_seeds {d['seeds_needed']}`, not a result)."
+                       if d["verdict"] == "cannot_tell" and d["seeds_needed"] else ""))
     t_plain = leakage.mean_sd(rows, "D_det_same_rows_grader_reads_target")[0]
     t_con = leakage.mean_sd(rows, "D_det_constrained_grader_reads_target")[0]
     fooled = leakage.mean_sd(rows, "D_det_constrained_attack_success")[0]

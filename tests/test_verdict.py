@@ -65,3 +65,15 @@ def test_the_bootstrap_over_test_images_brackets_the_measured_margin_and_keeps_t
     assert V.bootstrap_margin_kept(constrained, plain, 0.1, n_boot=300) == (low, high), "seeded"
     with pytest.raises(ValueError):
         V.bootstrap_margin_kept(constrained[:10], plain, 0.1)
+
+
+def test_seeds_to_decide_is_the_smallest_count_whose_interval_clears_the_nearer_bound():
+    per = [1.24, 0.74, 0.81]  # mean 0.93, sd 0.27: three seeds cannot clear 0.5
+    n = V.seeds_to_decide(per)
+    mean = sum(per) / 3
+    sd = (sum((x - mean) ** 2 for x in per) / 2) ** 0.5
+    assert V.t_quantile(0.975, n - 1) * sd / n ** 0.5 < mean - V.SURVIVES_LOW
+    assert V.t_quantile(0.975, n - 2) * sd / (n - 1) ** 0.5 >= mean - V.SURVIVES_LOW
+    assert V.seeds_to_decide([0.05, 0.0, 0.1]) == 3  # below 0.25 already at three
+    assert V.seeds_to_decide([0.3, 0.4, 0.35]) is None, "a mean between the bounds: more seeds decide nothing"
+    assert V.seeds_to_decide([0.9]) is None and V.seeds_to_decide([0.9, float("nan")]) is None

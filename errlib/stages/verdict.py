@@ -103,19 +103,40 @@ def bootstrap_margin_kept(correct_constrained: torch.Tensor, correct_plain: torc
     return lo, hi
 
 
+def seeds_to_decide(per_seed: Sequence[float], level: float = LEVEL, most: int = 100) -> Optional[int]:
+    """How many seeds the interval would need to clear the nearer bound of the rule, if the mean and
+    the spread stayed as measured: the smallest ``n`` with ``t(n-1) * sd / sqrt(n)`` under the
+    mean's distance to :data:`SURVIVES_LOW` (mean above it) or :data:`FAILS_HIGH` (mean below it).
+    None when the mean lies between the bounds (more seeds of the same spread decide nothing), for
+    fewer than two finite values, or beyond ``most``. A planning figure, not a result."""
+    v = [float(x) for x in per_seed if math.isfinite(float(x))]
+    if len(v) < 2:
+        return None
+    mean = sum(v) / len(v)
+    sd = math.sqrt(sum((x - mean) ** 2 for x in v) / (len(v) - 1))
+    room = mean - SURVIVES_LOW if mean > SURVIVES_LOW else FAILS_HIGH - mean if mean < FAILS_HIGH else 0.0
+    if room <= 0:
+        return None
+    if sd == 0:
+        return 2
+    return next((n for n in range(2, most + 1) if t_quantile(0.5 + level / 2, n - 1) * sd / math.sqrt(n) < room), None)
+
+
 def decide(constrained: Sequence[float], plain: Sequence[float], chance: float,
            level: float = LEVEL) -> Dict[str, object]:
     """The rule of the module docstring on per-seed student accuracies (same seeds, same order).
 
     Returns ``verdict`` (one of :data:`VERDICTS`), ``per_seed`` (margins kept), ``mean``, ``low``,
-    ``high`` and ``reason`` (one sentence, the rule's branch, for rendering)."""
+    ``high``, ``seeds_needed`` (:func:`seeds_to_decide`) and ``reason`` (one sentence, the rule's
+    branch, for rendering)."""
     if len(constrained) != len(plain) or not plain:
         raise ValueError("need one constrained and one plain accuracy per seed")
     per_seed = [margin_kept(c, p, chance) for c, p in zip(constrained, plain)]
     weak = [i for i, p in enumerate(plain) if p < 2 * chance]
     mean, low, high = mean_interval(per_seed, level)  # NaN where a seed has no margin
     c_mean = sum(constrained) / len(constrained)
-    out = dict(per_seed=per_seed, mean=mean, low=low, high=high, level=level, constrained_mean=c_mean)
+    out = dict(per_seed=per_seed, mean=mean, low=low, high=high, level=level, constrained_mean=c_mean,
+               seeds_needed=seeds_to_decide(per_seed, level))
     if weak:
         return dict(out, verdict="cannot_tell", reason=f"{len(weak)} of {len(plain)} plain students are under "
                     "twice chance, so there is no margin to keep")

@@ -77,6 +77,9 @@ PHRASES = (
     ("weak_teacher", "weak teacher"), ("wrong_share", "share it gets wrong"), ("n_wrong", "images it gets wrong"),
     ("mnist_teacher", "MNIST teacher"), ("eps_over_image_norm", "eps over a typical image norm"),
     ("paper_", "the paper's "), ("source_", "source model, "),
+    ("margin_kept_test", "margin kept, test-set interval"), ("margin_kept", "margin kept"),
+    ("filter_kept_clean_conf_y", "filter: judge's confidence in y on the clean images it keeps"),
+    ("filter_dropped_clean_conf_y", "filter: judge's confidence in y on the clean images it drops"),
 )
 SUFFIXES = (("_mean", " (mean over seeds)"), ("_sd", " (sd over seeds)"))
 SETS = ("D_rand", "D_det", "D_other", "D_wrong")

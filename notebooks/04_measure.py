@@ -363,10 +363,11 @@ if constrained:
 # chance, and a margin near zero cannot be kept or lost measurably. The curve below trains the
 # constrained and the plain D_det student of the first seed on prefixes of the same sets.
 #
-# **Predict first.** On the first eighth of the rows, what margin kept do you expect?
+# **Predict first.** On the first eighth of the rows, how well do you expect the *plain* D_det
+# student to score (chance is 10%)? A margin kept needs a plain margin to keep.
 
 # %%
-my_guess_margin_kept_eighth = None  # your guess: D_det margin kept, seed `seed`, on the first eighth of the rows, 0-100
+my_guess_plain_eighth = None  # your guess: plain D_det student, seed `seed`, on the first eighth of the rows, 0-100
 
 # %%
 if constrained:
@@ -375,8 +376,8 @@ if constrained:
     for pt in curve:
         print(f"{pt['rows']:>7,} {100 * pt['plain']:>6.1f}% {100 * pt['constrained']:>11.1f}% {pt['margin_kept']:>12.2f}")
     fig = verdict_plots.rows_curve(curve, chance=cfg.chance)
-    exercises.compare_prediction("D_det margin kept on the first eighth", my_guess_margin_kept_eighth,
-                                 curve[0]["margin_kept"])
+    exercises.compare_prediction("plain D_det student on the first eighth of the rows", my_guess_plain_eighth,
+                                 curve[0]["plain"])
 
 # %% [markdown]
 # ## The leakage filter, a naive control (first seed)

@@ -330,9 +330,9 @@ lines = [f"- **The effect is there.** The unfiltered D_det student scores {pm(d[
          f"{pm(d['nonrobust_noise_y_plus_1'])}% of points whose non-robust part is noise. "
          + ("It really uses the planted non-robust features." if d["robust_noise_acc"]["mean"] >= 0.8 * effect
             else "It leans on the robust part more than planned; read the controls with care.")]
-lines.append("- **Effect kept by each control** (mean over seeds): "
+lines.append("- **Margin kept by each control** (mean over seeds): "
              + "; ".join(f"{k} {share(v)}" for k, v in kept.items()) + ".")
-lines.append(f"- **The filter** keeps {share(kept['filtered'])} of the known effect after dropping "
+lines.append(f"- **The filter** keeps {share(kept['filtered'])} of the known margin after dropping "
              f"{share(1 - S['D_det filtered']['rows']['mean'] / S['D_det']['rows']['mean'])} of the rows; its random-subset "
              f"twin keeps {share(kept['random subset'])}. "
              + ("So this filter does not destroy a non-robust effect that is really there."

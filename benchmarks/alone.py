@@ -30,6 +30,7 @@ TARGET = 1 / 0.75  # 04 alone in at most 0.75x the in-kernel time (issue 29)
 
 
 def _papermill(nb: str, runs: Path, out: Path, params: dict, env_extra: dict) -> float:
+    out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, ERRLIB_RUNS=str(runs), ERRLIB_RESULTS=str(out / "results"), **env_extra)
     env.pop("ERRLIB_THREADS", None)  # a learner's kernel: torch's default threads
     env["PYTHONPATH"] = os.pathsep.join([str(TREE), env.get("PYTHONPATH", "")])

@@ -7,7 +7,10 @@ prints ``<what>: measured <value>%``. Every percentage an earlier notebook shows
 outputs, printed or rendered markdown, and its markdown cells) is then a leak when it is the
 answer as printed to its own decimals (:func:`_matches` says why not "within 0.5 points").
 Chance (100 / classes) is left aside: notebooks state it on purpose, and an answer at chance
-is no secret.
+is no secret. So are answers within :data:`EDGE` points of 0% or 100%: a student near 0% or a
+share near 100% says "almost none" or "almost all", and many unrelated shares printed before it
+sit there too (on the smoke run the source model's y+1 share, 0.7%, beside 05's random-wrong-label
+student, 0.7%).
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import nbformat
 
+EDGE = 2.0  # points from 0% or 100% within which an answer names no particular number
 MEASURED = re.compile(r"^(?P<what>[^\n:]+): (?:you guessed [^,]*, )?measured (?P<value>\d+(?:\.\d+)?)%", re.M)
 PERCENT = re.compile(r"(?<![\w.])(\d{1,3}(?:\.\d+)?)\s?%")
 
@@ -96,7 +100,7 @@ def leaks(executed: Iterable[Path], chance: float = 10.0, tol: Optional[float] =
         for what, value in answers(books[path]):
             targets = [(value, "measured")] + [(v, "evidence") for v in evidence_answers(results, evidence, value)]
             for answer, source in targets:
-                if abs(answer - chance) <= 0.5:
+                if abs(answer - chance) <= 0.5 or not EDGE < answer < 100 - EDGE:
                     continue
                 for earlier in paths[:i]:
                     for shown, context, typed in percentages(books[earlier]):

@@ -164,3 +164,13 @@ def test_get_errset_applies_the_guard_which_the_eps_sweep_turns_off(monkeypatch)
     with pytest.raises(AttackDidNotWork, match=r"D_det \(eps 3, mnist\): the attack moved no pixel"):
         P.get_errset(cfg, "shift", source=(None, src))
     assert len(P.get_errset(cfg, "shift", source=(None, src), guard=False).value) == 4
+
+
+@pytest.mark.parametrize("text", ["null", "{not json", "[1, 2]"])
+def test_an_unreadable_sweep_point_record_is_set_aside_and_the_point_reruns(tmp_path, capsys, text):
+    from errlib.run.sweep import up_to_date
+
+    (tmp_path / "point.json").write_text(text)
+    assert up_to_date({"dir": tmp_path}, "fingerprint") is None
+    assert not (tmp_path / "point.json").exists() and list(tmp_path.glob("point.json.corrupt-*"))
+    assert "point.json" in capsys.readouterr().err

@@ -34,7 +34,7 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ..stages.cache import runs_root
+from ..stages.cache import read_record, runs_root
 from ..stages.identity import canonical
 from ..stages.kinds import kind_of
 from .runner import errlib_fingerprint, failure_text, list_notebooks, run_job, share_parameters
@@ -70,10 +70,10 @@ def _points(nb: Path, grid: Dict[str, Sequence[Any]], profile: str, parameters: 
 
 
 def up_to_date(point: Dict[str, Any], fingerprint: str) -> Optional[Dict[str, Any]]:
-    """The point's stored record if it succeeded with this fingerprint and saved results, else ``None``."""
-    try:
-        record = json.loads((point["dir"] / "point.json").read_text())
-    except (OSError, ValueError):
+    """The point's stored record if it succeeded with this fingerprint and saved results, else ``None``
+    (an unreadable record is set aside, named, by :func:`errlib.stages.cache.read_record`: the point reruns)."""
+    record = read_record(point["dir"] / "point.json", "sweep point record")
+    if record is None:
         return None
     ok = record.get("status") == "ok" and record.get("fingerprint") == fingerprint
     return record if ok and record.get("results") else None

@@ -65,6 +65,12 @@ def t_quantile(p: float, df: int) -> float:
     return (lo + hi) / 2
 
 
+def _mean_sd(v: Sequence[float]) -> Tuple[float, float]:
+    """Mean and sample standard deviation (n - 1) of two or more values."""
+    mean = sum(v) / len(v)
+    return mean, math.sqrt(sum((x - mean) ** 2 for x in v) / (len(v) - 1))
+
+
 def mean_interval(values: Sequence[float], level: float = LEVEL) -> Tuple[float, float, float]:
     """``(mean, low, high)``: the mean of ``values`` and its two-sided Student-t interval (n - 1 degrees
     of freedom). One value gives an interval of (-inf, inf): one seed cannot bound its own spread;
@@ -72,12 +78,11 @@ def mean_interval(values: Sequence[float], level: float = LEVEL) -> Tuple[float,
     v = [float(x) for x in values]
     if not v:
         raise ValueError("no values to average")
-    mean = sum(v) / len(v)
     if any(math.isnan(x) for x in v):
         return float("nan"), float("nan"), float("nan")
     if len(v) == 1:
-        return mean, float("-inf"), float("inf")
-    sd = math.sqrt(sum((x - mean) ** 2 for x in v) / (len(v) - 1))
+        return v[0], float("-inf"), float("inf")
+    mean, sd = _mean_sd(v)
     half = t_quantile(0.5 + level / 2, len(v) - 1) * sd / math.sqrt(len(v))
     return mean, mean - half, mean + half
 
@@ -112,8 +117,7 @@ def seeds_to_decide(per_seed: Sequence[float], level: float = LEVEL, most: int =
     v = [float(x) for x in per_seed if math.isfinite(float(x))]
     if len(v) < 2:
         return None
-    mean = sum(v) / len(v)
-    sd = math.sqrt(sum((x - mean) ** 2 for x in v) / (len(v) - 1))
+    mean, sd = _mean_sd(v)
     room = mean - SURVIVES_LOW if mean > SURVIVES_LOW else FAILS_HIGH - mean if mean < FAILS_HIGH else 0.0
     if room <= 0:
         return None

@@ -412,10 +412,21 @@ display(Markdown("\n".join(lines)))
 #
 # </details>
 #
-# ### Exercise 08.3 (try it): a judge that is not robust enough
+# ### Exercise 08.3 (try it): a judge that is not robust enough <!-- q08_weak_judge -->
 # Set `planted.JUDGE_EPS = 1.2` (below the non-robust flip distance of about 1.41) and rerun
 # the experiment for one seed. Predict first: what happens to the judge's robust-noise
-# accuracy, and to the effect each constrained set keeps?
+# accuracy, and to the margin each constrained set keeps?
+#
+# <details><summary>What to look for</summary>
+#
+# A judge trained below the flip distance can be moved by the non-robust part, so it may
+# learn to read some of it: its accuracy with the robust part replaced by noise would then
+# rise above chance. A constraint built on such a judge also holds part of the non-robust
+# signal still, so the constrained sets would keep less of the known margin than at the
+# default radius: a control is only as neutral as its judge is robust. If neither moves, a
+# judge at 1.2 already ignores the non-robust part of these data.
+#
+# </details>
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Recap

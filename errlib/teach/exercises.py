@@ -94,6 +94,7 @@ EXERCISES: Dict[str, Exercise] = {e.name: e for e in [
     Exercise("q07_failed_control", "07", "question", "what a failed control means"),
     Exercise("q08_confidence", "08", "question", "why not maximise the judge's confidence in y"),
     Exercise("q08_blind", "08", "question", "a blind judge"),
+    Exercise("q08_weak_judge", "08", "question", "a judge that is not robust enough"),
 ]}
 
 

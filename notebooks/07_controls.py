@@ -318,10 +318,11 @@ fig = plotting.transfer_scatter(arch_rows)
 # 1 2 3 4 5`). **Expected:** attack success, both students' accuracy and the judge's reading
 # of $t$ rise with eps.
 #
-# **Why this radius.** Notebook 02 chose MNIST's `eps` by a rule stated before any student was
-# trained: the smallest radius of the sweep at which both plain students reach twice chance,
-# so that the headline students have a margin to keep. The table below applies that rule to
-# this run's sweep.
+# **Why this radius.** The course's `eps` comes from the committed evidence sweep
+# (`docs/evidence/leakage_sweep.py`) by a rule fixed before it ran (notebook 02): the smallest
+# radius at which the attack reaches at least 90% of its targets and both plain students learn
+# enough to be measured (here: twice chance), so that the headline students have a margin to
+# keep. The cell after the table applies the same rule to this run's smaller sweep.
 
 # %%
 executor.run_steps(course_plan.calls_07(cfg), desc="07: eps sweep")
@@ -345,11 +346,12 @@ record("eps sweep", "student accuracy and judge's t-reading rise with eps",
        accs[-1] > accs[0] and rows[-1]["D_det_judge_reads_target"] > rows[0]["D_det_judge_reads_target"])
 
 # %%
-enough = [r["eps"] for r in rows if min(r["D_rand_clean_test_acc"], r["D_det_clean_test_acc"]) >= 2 * cfg.chance]
+enough = [r["eps"] for r in rows if min(r["D_rand_attack_success"], r["D_det_attack_success"]) >= 0.9
+          and min(r["D_rand_clean_test_acc"], r["D_det_clean_test_acc"]) >= 2 * cfg.chance]
 display(Markdown(
     (f"On this run's sweep ({cfg.sweep_n_attack:,} images per set, seed {cfg.seed}) the smallest radius at which both "
-     f"plain students reach twice chance is **{min(enough):g}**" if enough else
-     f"On this run's sweep ({cfg.sweep_n_attack:,} images per set) no radius gives both plain students twice chance")
+     f"attacks reach 90% of their targets and both plain students twice chance is **{min(enough):g}**" if enough else
+     f"On this run's sweep ({cfg.sweep_n_attack:,} images per set) no radius meets both parts of the rule")
     + f"; the course runs at eps {cfg.eps:g}. "
     + ("The rule and the course agree." if enough and min(enough) == cfg.eps else
        "The rule and the course's radius differ here: the sweep uses fewer images than the headline sets "

@@ -111,6 +111,21 @@ def test_constrained_stages_cache_and_reload(mnist_root):
     assert other.result.key != res.key  # the constraint's weight is part of the key
 
 
+def test_a_set_row_is_computed_once_and_loads_with_its_kinds(mnist_root, monkeypatch):
+    """The readings and the bootstrap are a stage: a notebook that reads a row a stage process built
+    computes nothing again, and the row it loads carries the kinds the process made."""
+    cfg = _tiny()
+    first = C.set_row(cfg, "shift")
+    monkeypatch.setattr(C, "bootstrap_margin_kept", lambda *a, **k: pytest.fail("bootstrap recomputed"))
+    monkeypatch.setattr(C, "reading_shares", lambda *a, **k: pytest.fail("reading recomputed"))
+    again = C.set_row(cfg, "shift")
+    same = lambda row: {k: "nan" if v != v else v for k, v in row.items()}
+    assert same(again) == same(first)
+    assert {k: v.kind for k, v in again.items()} == {k: v.kind for k, v in first.items()}
+    assert again["D_det_constrained_grader_reads_target"].kind == "fraction"
+    assert again["D_det_constrained_margin_kept"].kind == "number"
+
+
 def test_rows_curve_trains_students_on_prefixes_and_ends_at_the_headline_pair(mnist_root):
     cfg = _tiny()
     curve = C.rows_curve(cfg, fractions=(0.5, 1.0))

@@ -161,3 +161,14 @@ def test_run_steps_leaves_the_work_to_the_notebook_with_one_job(tmp_path, monkey
     monkeypatch.setenv("ERRLIB_CALL_JOBS", "zero")
     with pytest.raises(ValueError, match="ERRLIB_CALL_JOBS"):
         T.call_jobs()
+
+
+def test_notebook_04_alone_builds_the_grader_first_beside_the_seeds():
+    """Run alone, 04 starts the grader as a one-thread call beside the other seeds, not in its
+    kernel before them; the constrained sets, which it grades, wait for it. No constrained sets:
+    no grader."""
+    from errlib.stages import course_plan
+    steps = course_plan.calls_04(resolve("smoke"))
+    assert steps[0].name == "grader" and steps[0].after == ()
+    assert all("grader" in s.after for s in steps if "constrained" in s.name)
+    assert "grader" not in [s.name for s in course_plan.calls_04(resolve("smoke", n_constrained=0))]

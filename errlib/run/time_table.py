@@ -22,6 +22,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 NAMES = {"student": "students", "errset": "plain attacks (error sets)", "cset": "constrained attacks",
          "judge": "judge and grader", "source": "source, transfer and teacher models", "reading": "judge readings",
+         "setrow": "constrained-set readings and bootstrap",
          "subset": "leakage-filter subsets", "cross_student": "Part II students (cross-domain labels)",
          "wrong_student": "Part II students (wrong labels)", "teacher": "Part II weak teachers",
          "teacher_curve": "Part II teacher calibration curve", "labels": "Part II teacher labels"}

@@ -40,7 +40,7 @@ from .cache import StageResult, run_stage
 from .config import Config
 from .errsets import ErrorSet, check_attack_worked
 from ..core.seeds import derive
-from .kinds import count, fraction, norm, number, value
+from .kinds import count, fraction, norm, number, record, value
 from .leakage import get_judge, get_reading, headline_row, reading_shares
 from .pipeline import RULE_NAMES, Stage, attacked_images, get_errset, get_source, get_student, load_splits
 from .verdict import bootstrap_margin_kept, margin_kept
@@ -139,36 +139,47 @@ def _correct(model: nn.Module, cfg: Config) -> torch.Tensor:
 
 
 def _set_row(cfg: Config, rule: str, source, judge, grader) -> Dict[str, Any]:
-    """One rule's constrained numbers for ``cfg.seed`` (see :func:`constrained_row`)."""
+    """One rule's constrained numbers for ``cfg.seed`` (see :func:`constrained_row`), cached as the
+    stage ``setrow`` (its manifest's metrics, each with its kind): the readings and the bootstrap
+    are computed once, by the stage process that built the set, and a notebook reading them
+    afterwards loads them (:func:`errlib.stages.executor.run_steps`)."""
     name, n = RULE_NAMES[rule], n_rows(cfg, rule)
     cset = get_constrained_set(cfg, rule, source=source, judge=judge)
     plain = plain_set(cfg, rule, source=source)
     c_cfg = cfg.replace(n_attack=n) if rule == "other" else cfg
     student = get_student(cfg, rule, errset=cset)
     same = get_student(c_cfg, rule, errset=plain, limit=n)  # every row: the headline student itself
-    es, m, p_rows = cset.value, cset.result.metrics, plain.value[:n]
-    graded = reading_shares(predict(grader[0], es.x), es)
-    graded_plain = reading_shares(predict(grader[0], p_rows.x), p_rows)
-    judged = reading_shares(predict(judge[0], es.x), es)
-    c_acc, p_acc = student.result.metrics["test_acc"], same.result.metrics["test_acc"]
-    boot = bootstrap_margin_kept(_correct(student.value, cfg), _correct(same.value, cfg), cfg.chance,
-                                 seed=derive(cfg.seed, f"bootstrap_{rule}"))
-    row = {f"{name}_constrained_attack_success": fraction(m["success_rate"]),
-           f"{name}_constrained_mean_delta_norm": norm(m["mean_delta_norm"]),
-           f"{name}_constrained_judge_reads_original": fraction(judged["reads_original"]),
-           f"{name}_constrained_student_clean_test_acc": fraction(c_acc),
-           f"{name}_constrained_student_predicts_y_plus_1": fraction(student.result.metrics["test_acc_shifted"]),
-           f"{name}_constrained_margin_kept": number(margin_kept(c_acc, p_acc, cfg.chance)),
-           f"{name}_constrained_margin_kept_test_low": number(boot[0]),
-           f"{name}_constrained_margin_kept_test_high": number(boot[1]),
-           f"{name}_same_rows_attack_success": fraction(m["plain_success_rate"]),
-           f"{name}_same_rows_mean_delta_norm": norm(m["plain_mean_delta_norm"]),
-           f"{name}_same_rows_student_clean_test_acc": fraction(p_acc),
-           f"{name}_same_rows_student_predicts_y_plus_1": fraction(same.result.metrics["test_acc_shifted"])}
-    for k in ("reads_target", "reads_original", "reads_other"):
-        row[f"{name}_constrained_grader_{k}"] = fraction(graded[k])
-        row[f"{name}_same_rows_grader_{k}"] = fraction(graded_plain[k])
-    return row
+    grader = grader if grader is not None else get_grader(cfg)
+    boot_seed = derive(cfg.seed, f"bootstrap_{rule}")
+
+    def build():
+        es, m, p_rows = cset.value, cset.result.metrics, plain.value[:n]
+        graded = reading_shares(predict(grader[0], es.x), es)
+        graded_plain = reading_shares(predict(grader[0], p_rows.x), p_rows)
+        judged = reading_shares(predict(judge[0], es.x), es)
+        c_acc, p_acc = student.result.metrics["test_acc"], same.result.metrics["test_acc"]
+        boot = bootstrap_margin_kept(_correct(student.value, cfg), _correct(same.value, cfg), cfg.chance,
+                                     seed=boot_seed)
+        row = {f"{name}_constrained_attack_success": fraction(m["success_rate"]),
+               f"{name}_constrained_mean_delta_norm": norm(m["mean_delta_norm"]),
+               f"{name}_constrained_judge_reads_original": fraction(judged["reads_original"]),
+               f"{name}_constrained_student_clean_test_acc": fraction(c_acc),
+               f"{name}_constrained_student_predicts_y_plus_1": fraction(student.result.metrics["test_acc_shifted"]),
+               f"{name}_constrained_margin_kept": number(margin_kept(c_acc, p_acc, cfg.chance)),
+               f"{name}_constrained_margin_kept_test_low": number(boot[0]),
+               f"{name}_constrained_margin_kept_test_high": number(boot[1]),
+               f"{name}_same_rows_attack_success": fraction(m["plain_success_rate"]),
+               f"{name}_same_rows_mean_delta_norm": norm(m["plain_mean_delta_norm"]),
+               f"{name}_same_rows_student_clean_test_acc": fraction(p_acc),
+               f"{name}_same_rows_student_predicts_y_plus_1": fraction(same.result.metrics["test_acc_shifted"])}
+        for k in ("reads_target", "reads_original", "reads_other"):
+            row[f"{name}_constrained_grader_{k}"] = fraction(graded[k])
+            row[f"{name}_same_rows_grader_{k}"] = fraction(graded_plain[k])
+        return {}, {k: record(k, v) for k, v in row.items()}
+
+    res = run_stage("setrow", {"rule": rule, "n": n, "bootstrap_seed": boot_seed}, build,
+                    upstream=[r[1].key for r in (cset, plain, student, same, judge, grader)])
+    return {k: value(r["value"], r["kind"]) for k, r in res.metrics.items()}
 
 
 def constrained_row(cfg: Config, judge=None, grader=None, *, other: bool = False) -> Dict[str, Any]:

@@ -23,14 +23,16 @@ from .pipeline import RULE_NAMES
 
 
 def calls_04(c4: Config) -> List[Step]:
-    """Notebook 04's stage calls, those that unlock others first: the other seeds' headlines
-    (notebooks 02-03 build the first's), every seed's constrained sets, then the first seed's
+    """Notebook 04's stage calls, those that unlock others first: the grader (with constrained
+    sets; it grades them, and only notebook 04 uses it), the other seeds' headlines (notebooks
+    02-03 build the first's), every seed's constrained sets, then the first seed's
     leakage-filtered students, D_other's constrained row and the rows curve."""
     first, constrained = c4.seed, constrained_sets.n_rows(c4) > 0
     judges = ("judge", "grader") if constrained else ("judge",)
     seeds = range(first, first + c4.n_seeds)
     head = {s: f"04 seed {s}" if s != first else "02" for s in seeds}
-    steps = [Step(head[s], ("judge",), ("04",), leakage.headline_row, c4.replace(seed=s)) for s in seeds if s != first]
+    steps = [Step("grader", (), ("04",), constrained_sets.get_grader, c4)] if constrained else []
+    steps += [Step(head[s], ("judge",), ("04",), leakage.headline_row, c4.replace(seed=s)) for s in seeds if s != first]
     if constrained:
         steps += [Step(f"04 seed {s} {RULE_NAMES[r]} constrained", (head[s],) + judges, ("04",),
                        constrained_sets.set_row, c4.replace(seed=s), {"rule": r}) for s in seeds for r in ("shift", "all")]
@@ -61,10 +63,10 @@ def course_plan(cfgs: Dict[str, Config]) -> List[Step]:
     steps = [Step("01", ())]
     if judge_for:
         steps.append(Step("judge", (), judge_for, leakage.get_judge, cfgs[judge_for[0]]))
-    if c4 is not None and constrained_sets.n_rows(c4):
-        steps.append(Step("grader", (), ("04",), constrained_sets.get_grader, c4))
+    c4_calls = calls_04(c4) if c4 is not None else []
+    steps += [s for s in c4_calls if s.name == "grader"]  # at once, beside the judge: nothing else needs a core yet
     steps += [Step("02", ("01", "judge")), Step("03", ("02",))]
-    steps += calls_04(c4) if c4 is not None else []
+    steps += [s for s in c4_calls if s.name != "grader"]
     steps += [Step("04", ("03", "judge")), Step("07", ("01", "02", "03", "04", "judge"))]
     steps += calls_07(c7) if c7 is not None else []
     steps += calls_05(c5) if c5 is not None else []

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Notebook 04 run alone in a kernel, after 01-03, cold: its stage calls on every core vs in the kernel.
 
-    ERRLIB_DATA=... python benchmarks/alone.py [--profile default] [--n-attack 4000] [--out FILE]
+    ERRLIB_DATA=... python benchmarks/alone.py [--profile default] [--n-attack N] [--out FILE]
+    ERRLIB_DATA=... python benchmarks/alone.py --measure learner-path [--profile default] [--out FILE]
 
 What a learner does in JupyterLab: 01, 02 and 03 have run, then 04 runs in one kernel with
 torch's default threads. Before the course's executor moved into errlib.stages, 04 built its
@@ -10,8 +11,15 @@ other seeds, constrained sets and controls one after another in that kernel
 one-thread processes, one per core. Both runs start from copies of one cache holding 01-03's
 stages, run the same papermill command with the same parameters, and do the same work; the
 figure is the ratio of their wall seconds (``nb04_alone_speedup`` = in-kernel / every core).
-``--n-attack`` shrinks the work the same way for both (the default profile's 20,000 rows would
-take most of an hour for the pair); the executor's gain is a matter of packing, not size.
+By default both do the profile's whole work (the default profile: 20,000 rows per set, about 40
+minutes for the pair on 2 cores); ``--n-attack`` shrinks it the same way for both, which makes
+each stage call shorter, so process starts (about 4 CPU-s each: torch, and ``torch._dynamo``,
+which torch's optimizers import on first use) weigh more against the packing gain.
+
+``--measure learner-path`` measures something else: a learner's whole path, every notebook in order, each
+alone in a kernel of its own (papermill, torch's default threads, its stage calls on every core),
+on one cache that starts empty, at the profile's full size; the README's learner line beside
+``make course``.
 """
 from __future__ import annotations
 
@@ -43,7 +51,7 @@ def _papermill(nb: str, runs: Path, out: Path, params: dict, env_extra: dict) ->
 
 def measure(args) -> dict:
     profile = args.profile or ("smoke" if args.quick else "default")
-    n_attack = args.n_attack or (None if args.quick else 4000)
+    n_attack = args.n_attack  # None: the profile's own size
     params = {"profile": profile, **({"n_attack": int(n_attack)} if n_attack else {})}
     with tempfile.TemporaryDirectory(prefix="errlib-alone-") as tmp:
         tmp = Path(tmp)
@@ -62,15 +70,41 @@ def measure(args) -> dict:
             "nb04_alone_speedup": seconds["in_kernel"] / seconds["every_core"]}
 
 
+def learner_path(args) -> dict:
+    """Every course notebook in order, each alone in its own kernel, on one cold cache: seconds each."""
+    params = {"profile": args.profile or ("smoke" if args.quick else "default")}
+    stems = sorted(p.stem for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    seconds = {}
+    with tempfile.TemporaryDirectory(prefix="errlib-path-") as tmp:
+        for nb in stems:
+            log(f"  {nb}, alone")
+            seconds[nb] = round(_papermill(nb, Path(tmp) / "runs", Path(tmp) / "out", params, {}), 1)
+            log(f"    {seconds[nb]:.1f} s")
+    return {"params": params, "path_seconds": seconds, "path_total_seconds": round(sum(seconds.values()), 1),
+            "cores": os.cpu_count()}
+
+
 OPTIONS = {"--profile": "the profile (default: default; --quick: smoke)",
-           "--n-attack": "attacked images per set (default 4000; --quick: the smoke profile's)"}
+           "--n-attack": "attacked images per set, for both runs (default: the profile's)",
+           "--measure": "04-pair (default: 04 alone, in the kernel and on every core) or learner-path (every "
+                        "notebook in order, each alone, cold, at the profile's size)"}
+
+
+def run(args) -> dict:
+    if args.measure not in (None, "04-pair", "learner-path"):
+        raise SystemExit(f"--measure must be 04-pair or learner-path, got {args.measure!r}")
+    return learner_path(args) if args.measure == "learner-path" else measure(args)
 
 
 def targets(res: dict) -> dict:
-    return {"nb04_alone_speedup": target(res.get("nb04_alone_speedup"), TARGET)}
+    return {} if "path_seconds" in res else {"nb04_alone_speedup": target(res.get("nb04_alone_speedup"), TARGET)}
 
 
 def rows(res: dict) -> list:
+    if "path_seconds" in res:
+        each = ", ".join(f"{k[:2]} {v:.0f} s" for k, v in res["path_seconds"].items())
+        return [f"| a learner's path, every notebook alone in order, cold ({res['params']}, {res['cores']} cores): "
+                f"{each} | {res['path_total_seconds']:.0f} s | | | (no target) |"]
     s = res["seconds"]
     return [f"| 04 alone after 01-03, cold ({res['params']}): in the kernel {s['in_kernel']:.0f} s, every core "
             f"{s['every_core']:.0f} s ({res['cores']} cores) | {fmt(res['nb04_alone_speedup'])} | | | "
@@ -78,4 +112,4 @@ def rows(res: dict) -> list:
 
 
 if __name__ == "__main__":
-    main(__doc__, measure, rows, targets, OPTIONS)
+    main(__doc__, run, rows, targets, OPTIONS)

@@ -168,3 +168,18 @@ def torch_cuda_available() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+def test_alone_reports_the_04_pair_against_its_target_and_the_learner_path_without_one(monkeypatch):
+    alone = _load("alone.py", monkeypatch)
+    pair = {"params": {"profile": "default", "n_attack": 4000}, "seconds": {"in_kernel": 200.0, "every_core": 140.0},
+            "cores": 2, "nb04_alone_speedup": 200.0 / 140.0}
+    assert alone.targets(pair)["nb04_alone_speedup"]["met"] is True
+    assert alone.targets(dict(pair, nb04_alone_speedup=200.0 / 160.0))["nb04_alone_speedup"]["met"] is False
+    assert "1.43x" in alone.rows(pair)[0] and "met" in alone.rows(pair)[0]
+    path = {"params": {"profile": "default"}, "path_seconds": {"01_a": 30.0, "02_b": 61.0},
+            "path_total_seconds": 91.0, "cores": 2}
+    assert alone.targets(path) == {}
+    assert "01 30 s, 02 61 s | 91 s" in alone.rows(path)[0]
+    with pytest.raises(SystemExit, match="learner-path"):
+        alone.run(argparse.Namespace(measure="everything"))

@@ -121,50 +121,6 @@ def test_cifar10_loads_channel_first_uint8(fake_cifar):
     assert torch.equal(Xt, torch.from_numpy(d_test.reshape(-1, 3, 32, 32)))
 
 
-def test_files_on_disk_are_read_as_torchvision_reads_them_without_importing_it(fake_cifar, mnist_root):
-    """read_local decodes torchvision's layout to the tensors torchvision gives; a process that
-    only loads data never imports torchvision (about 3.4 CPU-s per stage process)."""
-    import subprocess
-    import sys
-
-    import torchvision
-
-    root, _ = fake_cifar
-    for name, where in (("cifar10", root), ("mnist", mnist_root)):
-        for train in (True, False):
-            info = dataset_info(name)
-            X, y = D.read_local(info, D.local_files(info, where, train))
-            ds = getattr(torchvision.datasets, info.tv_class)(root=str(where), train=train, download=False)
-            data = torch.as_tensor(ds.data)
-            expected = data.permute(0, 3, 1, 2) if data.dim() == 4 else data.unsqueeze(1)
-            assert torch.equal(X, expected) and torch.equal(y, torch.as_tensor(ds.targets))
-    code = ("import sys; from errlib.core.data import load_dataset; from errlib.stages.cache import library_versions; "
-            "load_dataset('mnist'); load_dataset('mnist', train=False); v = library_versions()['torchvision']; "
-            "assert 'torchvision' not in sys.modules; print(v)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == torchvision.__version__  # the manifests' version, build tag included
-
-
-@pytest.mark.parametrize("damage", ["truncated idx", "not idx", "bad pickle"])
-def test_a_damaged_data_file_is_named_with_the_fix(tmp_path, mnist_root, damage):
-    import shutil
-
-    if damage == "bad pickle":
-        _write_fake_cifar(tmp_path)
-        bad, name, train = tmp_path / "cifar-10-batches-py" / "data_batch_3", "cifar10", True
-        bad.write_bytes(b"not a pickle")
-    else:
-        shutil.copytree(mnist_root / "MNIST" / "raw", tmp_path / "MNIST" / "raw")
-        bad, name, train = tmp_path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte", "mnist", False
-        bad.chmod(0o644)
-        data = bad.read_bytes()
-        bad.write_bytes(data[:-5] if damage == "truncated idx" else bytes([0, 0, 13, 1]) + data[4:])
-    with pytest.raises(D.DamagedDataError) as exc:
-        load_dataset(name, train=train, root=tmp_path, download=False)
-    assert str(bad) in str(exc.value) and "download a fresh copy" in str(exc.value)
-
-
 def test_cifar10_missing_folder_raises_data_not_found(tmp_path):
     with pytest.raises(DataNotFoundError) as exc:
         load_dataset("cifar10", root=tmp_path, download=False)

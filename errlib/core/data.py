@@ -12,23 +12,14 @@ directly (the airbench approach), which is both simpler and faster on a CPU.
 The data root is ``$ERRLIB_DATA`` if set, else ``data/`` at the repository
 root. Real users get torchvision's download on first use; set
 ``ERRLIB_DOWNLOAD=0`` (or pass ``download=False``) to stay offline.
-
-Files already in torchvision's layout are read here, without importing
-torchvision (:func:`read_local`): the idx files of the MNIST family and CIFAR-10's
-pickled batches are simple formats, while ``import torchvision`` costs about 3.4 s
-of CPU (it imports ``torch._dynamo``), paid by every stage process a course or a
-notebook starts (benchmarks/README.md, "Process starts"). torchvision remains the
-downloader, and the reader of anything else (a legacy ``processed/`` folder).
 """
 from __future__ import annotations
 
 import os
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
-import numpy as np
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -112,71 +103,21 @@ def _missing_message(info: DatasetInfo, root: Path, reason: str) -> str:
 _MEMO: dict = {}
 
 
-def local_files(info: DatasetInfo, root: Path, train: bool) -> List[Path]:
-    """The files of one split in torchvision's layout under ``root`` (they may not exist):
-    ``<folder>/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte`` for the MNIST family,
-    ``cifar-10-batches-py/{data_batch_1..5,test_batch}`` for CIFAR-10."""
-    folder = root / info.folder
-    if info.name == "cifar10":
-        names = [f"data_batch_{i}" for i in range(1, 6)] if train else ["test_batch"]
-        return [folder / n for n in names]
-    split = "train" if train else "t10k"
-    return [folder / "raw" / f"{split}-images-idx3-ubyte", folder / "raw" / f"{split}-labels-idx1-ubyte"]
+def load_dataset(name: str, train: bool = True, *, root: Optional[os.PathLike] = None,
+                 download: Optional[bool] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Load a whole split as ``(X uint8 (N, C, H, W), y int64 (N,))``.
 
-
-class DamagedDataError(ValueError):
-    """A data file is there but cannot be what torchvision's layout says it is."""
-
-
-def _damaged(path: Path, why: str) -> DamagedDataError:
-    return DamagedDataError(f"{path} is not a readable dataset file ({why}). Delete its folder "
-                            f"({path.parent}) and load the dataset again to download a fresh copy.")
-
-
-def _read_idx(path: Path, dims: int) -> torch.Tensor:
-    """An idx file of unsigned bytes (magic ``0 0 8 dims``, then ``dims`` big-endian int32 sizes)."""
-    raw = path.read_bytes()
-    head = 4 + 4 * dims
-    if len(raw) < head or raw[:4] != bytes([0, 0, 8, dims]):
-        raise _damaged(path, f"expected an idx file of uint8 with {dims} dimension(s)")
-    shape = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
-    if len(raw) - head != int(np.prod(shape)):
-        raise _damaged(path, f"{len(raw) - head} bytes of data for shape {tuple(shape)}")
-    return torch.frombuffer(bytearray(raw[head:]), dtype=torch.uint8).view(*shape)
-
-
-def _read_cifar_batch(path: Path) -> Tuple[np.ndarray, list]:
-    """One pickled CIFAR-10 batch: ``data`` (n, 3072) uint8 with channel-planar rows, and ``labels``."""
-    try:
-        with open(path, "rb") as f:
-            entry = pickle.load(f, encoding="latin1")  # Python 2 pickles, as torchvision reads them
-        data, labels = np.asarray(entry["data"], dtype=np.uint8), list(entry["labels"])
-    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as exc:
-        raise _damaged(path, f"{type(exc).__name__}: {exc}") from exc
-    if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
-        raise _damaged(path, f"data of shape {data.shape} with {len(labels)} labels")
-    return data, labels
-
-
-def read_local(info: DatasetInfo, files: List[Path]) -> Tuple[torch.Tensor, torch.Tensor]:
-    """``(X uint8 (N, C, H, W), y int64 (N,))`` from :func:`local_files`, decoded as torchvision
-    decodes them (tests/test_data.py checks both give the same tensors). A damaged file raises
-    :class:`DamagedDataError` naming it."""
-    if info.name == "cifar10":
-        batches = [_read_cifar_batch(p) for p in files]
-        X = torch.from_numpy(np.concatenate([d for d, _ in batches]).reshape(-1, 3, 32, 32))
-        y = torch.tensor([lab for _, labels in batches for lab in labels], dtype=torch.int64)
-    else:
-        X, y = _read_idx(files[0], 3).unsqueeze(1), _read_idx(files[1], 1).to(torch.int64)
-    if len(X) != len(y):
-        raise _damaged(files[-1], f"{len(y)} labels for {len(X)} images")
-    return X.contiguous(), y
-
-
-def _read_torchvision(info: DatasetInfo, root: Path, train: bool, download: bool) -> Tuple[torch.Tensor, torch.Tensor]:
-    """One split through torchvision's dataset class, downloading it if allowed."""
+    Decoded once per process and memoised; callers get the same tensors back,
+    so treat them as read-only (index or ``.clone()`` before writing).
+    """
     import torchvision
 
+    info = dataset_info(name)
+    root = data_root(root)
+    download = _download_default() if download is None else download
+    memo_key = (info.name, bool(train), str(root.resolve()))
+    if memo_key in _MEMO:
+        return _MEMO[memo_key]
     cls = getattr(torchvision.datasets, info.tv_class)
     try:
         ds = cls(root=str(root), train=train, download=False)
@@ -195,27 +136,10 @@ def _read_torchvision(info: DatasetInfo, root: Path, train: bool, download: bool
         data = torch.from_numpy(data).permute(0, 3, 1, 2)
     if data.dim() == 3:  # MNIST family: (N, H, W)
         data = data.unsqueeze(1)
-    return data.contiguous().to(torch.uint8), torch.as_tensor(ds.targets, dtype=torch.int64)
-
-
-def load_dataset(name: str, train: bool = True, *, root: Optional[os.PathLike] = None,
-                 download: Optional[bool] = None) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Load a whole split as ``(X uint8 (N, C, H, W), y int64 (N,))``.
-
-    Files already under ``root`` in torchvision's layout are read directly (:func:`read_local`);
-    otherwise torchvision loads them, downloading when ``download`` (default ``$ERRLIB_DOWNLOAD``,
-    on). Decoded once per process and memoised; callers get the same tensors back, so treat them
-    as read-only (index or ``.clone()`` before writing).
-    """
-    info = dataset_info(name)
-    root = data_root(root)
-    download = _download_default() if download is None else download
-    memo_key = (info.name, bool(train), str(root.resolve()))
-    if memo_key not in _MEMO:
-        files = local_files(info, root, train)
-        _MEMO[memo_key] = (read_local(info, files) if all(f.is_file() for f in files)
-                           else _read_torchvision(info, root, train, download))
-    return _MEMO[memo_key]
+    X = data.contiguous().to(torch.uint8)
+    y = torch.as_tensor(ds.targets, dtype=torch.int64)
+    _MEMO[memo_key] = (X, y)
+    return X, y
 
 
 def to_float(X: torch.Tensor) -> torch.Tensor:

@@ -89,29 +89,11 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _torchvision_version() -> str:
-    """torchvision's ``__version__`` (with its build tag, e.g. ``+cu130``) read from the first line
-    of its ``version.py``, without importing the package: that imports ``torch._dynamo``, about 3.4
-    CPU-s in every stage process (:mod:`errlib.core.data`). Its distribution's version where the
-    file says otherwise; ``"absent"`` without torchvision."""
-    import importlib.metadata
-    import importlib.util
-    import re
-
-    spec = importlib.util.find_spec("torchvision")  # locates, does not import
-    if spec is None:
-        return "absent"
-    try:
-        text = (Path(spec.origin).parent / "version.py").read_text()
-        return re.search(r"^__version__ = ['\"]([^'\"]+)['\"]", text, re.M).group(1)
-    except (OSError, TypeError, AttributeError):
-        return importlib.metadata.version("torchvision")
-
-
 def library_versions() -> Dict[str, str]:
+    import torchvision
     from .. import __version__
     return {"python": platform.python_version(), "torch": torch.__version__,
-            "torchvision": _torchvision_version(), "errlib": __version__}
+            "torchvision": torchvision.__version__, "errlib": __version__}
 
 
 @dataclass

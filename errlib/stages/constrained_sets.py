@@ -18,8 +18,11 @@ plain and the constrained sets and filters the plain ones a second time.
 Stage graph (cached; keys chain)::
 
     source --+-- errset(rule) (plain) --+
-    judge ---+--------------------------+--> cset(rule) --> student
-    grader (a judge with grader_seed, grader_eps, grader_model)
+    judge ---+--------------------------+--> cset(rule) --> student --+
+    grader (a judge with grader_seed, grader_eps, grader_model) -------+--> setrow(rule)
+
+``setrow`` holds one set's published numbers (the readings, the margin kept and its bootstrap
+interval), so that they are computed once, where the set was built.
 
 Row counts: a constrained set re-attacks the first ``n_constrained`` images of
 the plain set (same images, same targets; by default every row), and its

@@ -56,9 +56,10 @@ def measure(args) -> dict:
     with tempfile.TemporaryDirectory(prefix="errlib-alone-") as tmp:
         tmp = Path(tmp)
         base = tmp / "base"
-        for nb in ("01_source_model", "02_craft_errors", "03_train_on_errors"):
+        prep = {}
+        for nb in ("01_source_model", "02_craft_errors", "03_train_on_errors"):  # a learner's path so far
             log(f"  preparing: {nb}")
-            _papermill(nb, base, tmp / "prep", params, {})
+            prep[nb] = round(_papermill(nb, base, tmp / "prep", params, {}), 1)
         seconds = {}
         for name, extra in (("in_kernel", {"ERRLIB_CALL_JOBS": "1"}), ("every_core", {})):
             runs = tmp / name
@@ -66,7 +67,7 @@ def measure(args) -> dict:
             log(f"  04 alone, {name}")
             seconds[name] = _papermill("04_measure", runs, tmp / f"out-{name}", params, extra)
             log(f"    {seconds[name]:.1f} s")
-    return {"params": params, "seconds": seconds, "cores": os.cpu_count(),
+    return {"params": params, "seconds": seconds, "cores": os.cpu_count(), "prep_seconds": prep,
             "nb04_alone_speedup": seconds["in_kernel"] / seconds["every_core"]}
 
 

@@ -111,3 +111,19 @@ def test_a_course_run_records_its_commit_date_and_machine():
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", p["date"])
     assert {"platform", "processor", "python"} <= set(p["machine"])
     assert f"commit `{p['commit'] or 'not recorded'}`" in rp.provenance(dict(p, profile="smoke"))
+
+
+def test_the_learner_line_sets_the_measured_path_beside_the_estimate_for_the_same_notebooks():
+    doc = dict(_doc(), core_seconds=1900.0)
+    doc["notebooks"]["01_source_model"] = {"status": "ok", "core_seconds": 120.0}
+    doc["notebooks"]["04_measure"]["core_seconds"] = 240.0  # over 2 cores: 1 + 2 minutes estimated
+    bench = {"alone": {"params": {"profile": "default"}, "cores": 2, "prep_seconds": {"01_source_model": 70.0},
+                       "seconds": {"in_kernel": 400.0, "every_core": 170.0}}}
+    line = rp.time_line(doc, bench)
+    assert "notebooks 01, 04 took 4 min, against 3 min estimated for them" in line
+    assert rp.measured_path(bench, "default") == {"01_source_model": 70.0, "04_measure": 170.0}
+    shrunk = {"alone": dict(bench["alone"], params={"profile": "default", "n_attack": 4000})}
+    assert rp.measured_path(shrunk, "default") == {} and "Measured" not in rp.time_line(doc, shrunk)
+    assert rp.measured_path(bench, "smoke") == {}  # another profile's path says nothing of this run
+    path = {"alone": {"params": {"profile": "default"}, "cores": 2, "path_seconds": {"01_source_model": 61.0}}}
+    assert rp.measured_path(path, "default") == {"01_source_model": 61.0}

@@ -115,13 +115,14 @@ def test_a_course_run_records_its_commit_date_and_machine():
 
 def test_the_learner_line_sets_the_measured_path_beside_the_estimate_for_the_same_notebooks():
     doc = dict(_doc(), core_seconds=1900.0)
-    doc["notebooks"]["01_source_model"] = {"status": "ok", "core_seconds": 120.0}
-    doc["notebooks"]["04_measure"]["core_seconds"] = 240.0  # over 2 cores: 1 + 2 minutes estimated
+    doc["notebooks"]["01_source_model"] = {"status": "ok", "core_seconds": 120.0}  # one piece: 2 min
+    doc["notebooks"]["04_measure"]["core_seconds"] = 40.0  # and two calls of 100: 240 over 2 cores, 2 min
+    doc["ahead"] = {c: {"status": "ok", "core_seconds": 100.0, "for": ["04_measure"]} for c in ("s1", "s2")}
     bench = {"alone": {"params": {"profile": "default"}, "cores": 2, "prep_seconds": {"01_source_model": 70.0},
-                       "seconds": {"in_kernel": 400.0, "every_core": 170.0}}}
+                       "seconds": {"in_kernel": 400.0, "every_core": 230.0}}}
     line = rp.time_line(doc, bench)
-    assert "notebooks 01, 04 took 4 min, against 3 min estimated for them" in line
-    assert rp.measured_path(bench, "default") == {"01_source_model": 70.0, "04_measure": 170.0}
+    assert "notebooks 01, 04 took 5 min, against 4 min estimated for them" in line
+    assert rp.measured_path(bench, "default") == {"01_source_model": 70.0, "04_measure": 230.0}
     shrunk = {"alone": dict(bench["alone"], params={"profile": "default", "n_attack": 4000})}
     assert rp.measured_path(shrunk, "default") == {} and "Measured" not in rp.time_line(doc, shrunk)
     assert rp.measured_path(bench, "smoke") == {}  # another profile's path says nothing of this run

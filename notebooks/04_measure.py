@@ -150,7 +150,8 @@ my_guess_D_det_says_y_plus_1 = None  # your guess: share it labels y+1 (its trai
 # ## Every seed, on every core
 # `constrained_sets.seed_row(cfg)` builds (or loads) everything for one seed: the source
 # model, D_rand and D_det, their students, the judge's reading, and the judge-constrained sets
-# below with their students. The seeds and sets are independent, so
+# below with their students and the second judge (the grader) that reads them. The seeds and
+# sets are independent, so
 # `executor.run_steps(course_plan.calls_04(cfg))` first builds them as one-thread processes,
 # one per core, with a progress bar: run alone, this is the longest cell of the course. Under
 # `make course` the runner built them ahead, and they load from the cache.
@@ -159,9 +160,9 @@ my_guess_D_det_says_y_plus_1 = None  # your guess: share it labels y+1 (its trai
 from errlib.stages import course_plan, executor
 
 constrained = constrained_sets.n_rows(cfg) > 0  # 0: no constrained sets
+executor.run_steps(course_plan.calls_04(cfg), desc="04: seeds and sets")
 judge = leakage.get_judge(cfg)
 grader = constrained_sets.get_grader(cfg) if constrained else None
-executor.run_steps(course_plan.calls_04(cfg), desc="04: seeds and sets")
 rows = [constrained_sets.seed_row(cfg.replace(seed=s), judge=judge, grader=grader, leakage_filter=s == cfg.seed)
         for s in seeds]
 

@@ -49,6 +49,16 @@ def _papermill(nb: str, runs: Path, out: Path, params: dict, env_extra: dict) ->
     return time.perf_counter() - t0
 
 
+def _in_order(stems, runs: Path, out: Path, params: dict) -> dict:
+    """Each notebook in ``stems`` alone in its own kernel, in order, on the cache ``runs``: seconds each."""
+    seconds = {}
+    for nb in stems:
+        log(f"  {nb}, alone")
+        seconds[nb] = round(_papermill(nb, runs, out, params, {}), 1)
+        log(f"    {seconds[nb]:.1f} s")
+    return seconds
+
+
 def measure(args) -> dict:
     profile = args.profile or ("smoke" if args.quick else "default")
     n_attack = args.n_attack  # None: the profile's own size
@@ -56,10 +66,7 @@ def measure(args) -> dict:
     with tempfile.TemporaryDirectory(prefix="errlib-alone-") as tmp:
         tmp = Path(tmp)
         base = tmp / "base"
-        prep = {}
-        for nb in ("01_source_model", "02_craft_errors", "03_train_on_errors"):  # a learner's path so far
-            log(f"  preparing: {nb}")
-            prep[nb] = round(_papermill(nb, base, tmp / "prep", params, {}), 1)
+        prep = _in_order(("01_source_model", "02_craft_errors", "03_train_on_errors"), base, tmp / "prep", params)
         seconds = {}
         for name, extra in (("in_kernel", {"ERRLIB_CALL_JOBS": "1"}), ("every_core", {})):
             runs = tmp / name
@@ -75,12 +82,8 @@ def learner_path(args) -> dict:
     """Every course notebook in order, each alone in its own kernel, on one cold cache: seconds each."""
     params = {"profile": args.profile or ("smoke" if args.quick else "default")}
     stems = sorted(p.stem for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    seconds = {}
     with tempfile.TemporaryDirectory(prefix="errlib-path-") as tmp:
-        for nb in stems:
-            log(f"  {nb}, alone")
-            seconds[nb] = round(_papermill(nb, Path(tmp) / "runs", Path(tmp) / "out", params, {}), 1)
-            log(f"    {seconds[nb]:.1f} s")
+        seconds = _in_order(stems, Path(tmp) / "runs", Path(tmp) / "out", params)
     return {"params": params, "path_seconds": seconds, "path_total_seconds": round(sum(seconds.values()), 1),
             "cores": os.cpu_count()}
 

@@ -83,3 +83,11 @@ def test_leakage_headline_row_declares_its_kinds_and_mean_sd_keeps_them():
     assert (m.kind, sd.kind) == ("fraction", "fraction") and m == pytest.approx(0.3)
     assert leakage.mean_sd(rows, "rows")[0].kind == "count"
     assert not hasattr(leakage.mean_sd(rows, "plain")[0], "kind")
+
+
+def test_a_recorded_value_is_restored_with_its_kind_and_extras():
+    made = kinds.fraction(0.42, reference=0.633, source="Ilyas Table 1")
+    back = kinds.restore(kinds.record("acc", made))
+    assert back == 0.42 and back.kind == "fraction" and back.extra == made.extra
+    assert kinds.restore(kinds.record("n", kinds.count(7))).kind == "count"
+    assert kinds.restore(kinds.record("v", kinds.value("cannot_tell", "text"))) == {"value": "cannot_tell", "kind": "text"}

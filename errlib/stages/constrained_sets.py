@@ -43,7 +43,7 @@ from .cache import StageResult, run_stage
 from .config import Config
 from .errsets import ErrorSet, check_attack_worked
 from ..core.seeds import derive
-from .kinds import count, fraction, norm, number, record, value
+from .kinds import count, fraction, norm, number, record, restore, value
 from .leakage import get_judge, get_reading, headline_row, reading_shares
 from .pipeline import RULE_NAMES, Stage, attacked_images, get_errset, get_source, get_student, load_splits
 from .verdict import bootstrap_margin_kept, margin_kept
@@ -158,7 +158,8 @@ def _set_row(cfg: Config, rule: str, source, judge, grader) -> Dict[str, Any]:
     def build():
         es, m, p_rows = cset.value, cset.result.metrics, plain.value[:n]
         graded = reading_shares(predict(grader[0], es.x), es)
-        graded_plain = reading_shares(predict(grader[0], p_rows.x), p_rows)
+        plain_pred = get_reading(c_cfg, rule, errset=plain, judge=grader).value  # the stage grader_row reads too
+        graded_plain = reading_shares(plain_pred[:n], p_rows)
         judged = reading_shares(predict(judge[0], es.x), es)
         c_acc, p_acc = student.result.metrics["test_acc"], same.result.metrics["test_acc"]
         boot = bootstrap_margin_kept(_correct(student.value, cfg), _correct(same.value, cfg), cfg.chance,
@@ -182,7 +183,7 @@ def _set_row(cfg: Config, rule: str, source, judge, grader) -> Dict[str, Any]:
 
     res = run_stage("setrow", {"rule": rule, "n": n, "bootstrap_seed": boot_seed}, build,
                     upstream=[r[1].key for r in (cset, plain, student, same, judge, grader)])
-    return {k: value(r["value"], r["kind"]) for k, r in res.metrics.items()}
+    return {k: restore(r) for k, r in res.metrics.items()}
 
 
 def constrained_row(cfg: Config, judge=None, grader=None, *, other: bool = False) -> Dict[str, Any]:

@@ -113,6 +113,12 @@ def _plain(v: Any) -> Any:
     return v
 
 
+def restore(recorded: Dict[str, Any]):
+    """The value :func:`record` wrote, made again with its kind and extras (a number as a kinded
+    ``int``/``float``; anything else as its ``{"value", "kind", ...}`` dict)."""
+    return value(recorded["value"], recorded["kind"], **{k: recorded[k] for k in EXTRAS if k in recorded})
+
+
 def record(name: str, v: Any) -> Dict[str, Any]:
     """``{"value": v, "kind": k, ...extras}`` as ``results.json`` holds it; a table's rows are
     recorded cell by cell. Raises ``TypeError`` for a value (or cell) without a kind."""

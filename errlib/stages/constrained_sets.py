@@ -158,8 +158,7 @@ def _set_row(cfg: Config, rule: str, source, judge, grader) -> Dict[str, Any]:
     def build():
         es, m, p_rows = cset.value, cset.result.metrics, plain.value[:n]
         graded = reading_shares(predict(grader[0], es.x), es)
-        plain_pred = get_reading(c_cfg, rule, errset=plain, judge=grader).value  # the stage grader_row reads too
-        graded_plain = reading_shares(plain_pred[:n], p_rows)
+        graded_plain = reading_shares(predict(grader[0], p_rows.x), p_rows)
         judged = reading_shares(predict(judge[0], es.x), es)
         c_acc, p_acc = student.result.metrics["test_acc"], same.result.metrics["test_acc"]
         boot = bootstrap_margin_kept(_correct(student.value, cfg), _correct(same.value, cfg), cfg.chance,

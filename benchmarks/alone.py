@@ -2,7 +2,6 @@
 """Notebook 04 run alone in a kernel, after 01-03, cold: its stage calls on every core vs in the kernel.
 
     ERRLIB_DATA=... python benchmarks/alone.py [--profile default] [--n-attack N] [--out FILE]
-    ERRLIB_DATA=... python benchmarks/alone.py --measure learner-path [--profile default] [--out FILE]
 
 What a learner does in JupyterLab: 01, 02 and 03 have run, then 04 runs in one kernel with
 torch's default threads. Before the course's executor moved into errlib.stages, 04 built its
@@ -16,10 +15,7 @@ minutes for the pair on 2 cores); ``--n-attack`` shrinks it the same way for bot
 each stage call shorter, so process starts (about 4 CPU-s each: torch, and ``torch._dynamo``,
 which torch's optimizers import on first use) weigh more against the packing gain.
 
-``--measure learner-path`` measures something else: a learner's whole path, every notebook in order, each
-alone in a kernel of its own (papermill, torch's default threads, its stage calls on every core),
-on one cache that starts empty, at the profile's full size; the README's learner line beside
-``make course``.
+A learner's whole path, every notebook alone in order, is ``benchmarks/learner_path.py``.
 """
 from __future__ import annotations
 
@@ -49,7 +45,7 @@ def _papermill(nb: str, runs: Path, out: Path, params: dict, env_extra: dict) ->
     return time.perf_counter() - t0
 
 
-def _in_order(stems, runs: Path, out: Path, params: dict) -> dict:
+def in_order(stems, runs: Path, out: Path, params: dict) -> dict:
     """Each notebook in ``stems`` alone in its own kernel, in order, on the cache ``runs``: seconds each."""
     seconds = {}
     for nb in stems:
@@ -66,7 +62,7 @@ def measure(args) -> dict:
     with tempfile.TemporaryDirectory(prefix="errlib-alone-") as tmp:
         tmp = Path(tmp)
         base = tmp / "base"
-        prep = _in_order(("01_source_model", "02_craft_errors", "03_train_on_errors"), base, tmp / "prep", params)
+        prep = in_order(("01_source_model", "02_craft_errors", "03_train_on_errors"), base, tmp / "prep", params)
         seconds = {}
         for name, extra in (("in_kernel", {"ERRLIB_CALL_JOBS": "1"}), ("every_core", {})):
             runs = tmp / name
@@ -78,37 +74,15 @@ def measure(args) -> dict:
             "nb04_alone_speedup": seconds["in_kernel"] / seconds["every_core"]}
 
 
-def learner_path(args) -> dict:
-    """Every course notebook in order, each alone in its own kernel, on one cold cache: seconds each."""
-    params = {"profile": args.profile or ("smoke" if args.quick else "default")}
-    stems = sorted(p.stem for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    with tempfile.TemporaryDirectory(prefix="errlib-path-") as tmp:
-        seconds = _in_order(stems, Path(tmp) / "runs", Path(tmp) / "out", params)
-    return {"params": params, "path_seconds": seconds, "path_total_seconds": round(sum(seconds.values()), 1),
-            "cores": os.cpu_count()}
-
-
 OPTIONS = {"--profile": "the profile (default: default; --quick: smoke)",
-           "--n-attack": "attacked images per set, for both runs (default: the profile's)",
-           "--measure": "04-pair (default: 04 alone, in the kernel and on every core) or learner-path (every "
-                        "notebook in order, each alone, cold, at the profile's size)"}
-
-
-def run(args) -> dict:
-    if args.measure not in (None, "04-pair", "learner-path"):
-        raise SystemExit(f"--measure must be 04-pair or learner-path, got {args.measure!r}")
-    return learner_path(args) if args.measure == "learner-path" else measure(args)
+           "--n-attack": "attacked images per set, for both runs (default: the profile's)"}
 
 
 def targets(res: dict) -> dict:
-    return {} if "path_seconds" in res else {"nb04_alone_speedup": target(res.get("nb04_alone_speedup"), TARGET)}
+    return {"nb04_alone_speedup": target(res.get("nb04_alone_speedup"), TARGET)}
 
 
 def rows(res: dict) -> list:
-    if "path_seconds" in res:
-        each = ", ".join(f"{k[:2]} {v:.0f} s" for k, v in res["path_seconds"].items())
-        return [f"| a learner's path, every notebook alone in order, cold ({res['params']}, {res['cores']} cores): "
-                f"{each} | {res['path_total_seconds']:.0f} s | | | (no target) |"]
     s = res["seconds"]
     return [f"| 04 alone after 01-03, cold ({res['params']}): in the kernel {s['in_kernel']:.0f} s, every core "
             f"{s['every_core']:.0f} s ({res['cores']} cores) | {fmt(res['nb04_alone_speedup'])} | | | "
@@ -116,4 +90,4 @@ def rows(res: dict) -> list:
 
 
 if __name__ == "__main__":
-    main(__doc__, run, rows, targets, OPTIONS)
+    main(__doc__, measure, rows, targets, OPTIONS)

@@ -9,8 +9,12 @@ attack (vs torchattacks PGDL2), train (vs a bare loop and DataLoader pipelines),
 floors (each default-profile stage against its FLOP floor, from the attack and
 train throughputs), precision (fp32 against bf16 autocast in alternating
 processes, each against the floor of its precision), settings (errlib's thread count and attack batch size against
-the alternatives), sweep (``--jobs 2`` vs ``--jobs 1``) and course (reads
-``--course-results``). ``--baseline REV`` also runs attack.py and train.py with
+the alternatives), sweep (``--jobs 2`` vs ``--jobs 1``), course (reads
+``--course-results``), alone (notebook 04 alone, in the kernel and on every core) and
+learner_path (every notebook alone, in order, cold). With ``--only``, the other files' results
+already in ``--out`` are kept, each with the date and load it was measured under, and the
+headline keys, targets and table are made again from all of them: a partial rerun never drops
+a measurement. ``--baseline REV`` also runs attack.py and train.py with
 errlib as of git revision REV (checked out with ``git archive``, first on
 PYTHONPATH) in processes alternated with this checkout's: a before/after figure.
 Prints a markdown table; the JSON holds every file's results, the headline keys
@@ -29,6 +33,7 @@ import alone
 import attack
 import course
 import floors
+import learner_path
 import precision
 import settings
 import sweep
@@ -37,7 +42,7 @@ import trees
 from common import REPO, TABLE_HEAD, log, loadavg
 
 BENCHMARKS = {"attack": attack, "train": train, "floors": floors, "precision": precision, "settings": settings,
-              "sweep": sweep, "course": course, "alone": alone}
+              "sweep": sweep, "course": course, "alone": alone, "learner_path": learner_path}
 
 
 def arguments(argv):
@@ -51,7 +56,8 @@ def arguments(argv):
                     help="process pairs for the before/after figures (default 3, --quick 1)")
     ap.add_argument("--course-results", default=None,
                     help="results.json of `python -m errlib.run.course run --profile default` (course seconds)")
-    ap.add_argument("--only", nargs="+", choices=list(BENCHMARKS), default=None, help="run only these files")
+    ap.add_argument("--only", nargs="+", choices=list(BENCHMARKS), default=None,
+                    help="run only these files; the others' results already in --out are kept")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results.json"), help="JSON output path")
     return ap.parse_args(argv)
 
@@ -106,7 +112,29 @@ def table(res: dict, meta: dict) -> str:
         else:
             lines += mod.rows(res[name])
     lines += trees.rows(res.get("baseline"))
-    return "\n".join(lines)
+    return "\n".join(lines + separately(res, meta))
+
+
+def separately(res: dict, meta: dict) -> list:
+    """A note for each file's results measured on another day than the run's (kept by ``--only``)."""
+    notes = []
+    for name in BENCHMARKS:
+        m = (res.get(name) or {}).get("meta") or {}
+        if m.get("date") and m["date"][:10] != (meta.get("date") or "")[:10]:
+            notes.append(f"({name}: benchmarks/{name}.py run on {m['date']}, {m.get('threads')} thread(s), "
+                         f"{m.get('cpu_count')} CPUs, load avg {m.get('loadavg_start')} -> {m.get('loadavg_end')})")
+    return [""] + notes if notes else []
+
+
+def merged(res: dict, out: Path, only) -> dict:
+    """``res`` (the files run now) over what ``out`` already holds when only some files ran:
+    the others' sections, and any other record kept there (``course_by_jobs``), stay as they were."""
+    if not only or not out.exists():
+        return res
+    old = json.loads(out.read_text())
+    made = set(headline({})) | {"meta", "targets", "table"}
+    kept = {k: v for k, v in old.items() if k not in made and res.get(k) is None}
+    return dict(res, **kept)
 
 
 def main(argv=None) -> dict:
@@ -117,9 +145,11 @@ def main(argv=None) -> dict:
         sys.exit("torchattacks is not installed: pip install --no-deps -r requirements-bench.txt "
                  "(see benchmarks/README.md)")
     t0 = time.perf_counter()
+    out = Path(args.out)
     with tempfile.TemporaryDirectory(prefix="errlib-bench-") as tmp:
-        res = run_all(args, Path(tmp))
-    first = next((r["meta"] for r in res.values() if isinstance(r, dict) and "meta" in r), {})
+        now = run_all(args, Path(tmp))
+    first = next((r["meta"] for r in now.values() if isinstance(r, dict) and "meta" in r), {})
+    res = merged(now, out, args.only)
     meta = dict(first, loadavg_start=first.get("loadavg_start"), loadavg_end=loadavg(),
                 baseline_rev=args.baseline, course_results=args.course_results,
                 seconds=round(time.perf_counter() - t0, 1), quick=args.quick)
@@ -127,7 +157,6 @@ def main(argv=None) -> dict:
     res["targets"] = {k: v for name in BENCHMARKS if "targets" in res.get(name, {})
                       for k, v in res[name]["targets"].items()}
     res["table"] = table(res, meta)
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2) + "\n")
     print(res["table"])

@@ -170,16 +170,38 @@ def torch_cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def test_alone_reports_the_04_pair_against_its_target_and_the_learner_path_without_one(monkeypatch):
+def test_alone_reports_the_04_pair_against_its_target(monkeypatch):
     alone = _load("alone.py", monkeypatch)
     pair = {"params": {"profile": "default", "n_attack": 4000}, "seconds": {"in_kernel": 200.0, "every_core": 140.0},
             "cores": 2, "nb04_alone_speedup": 200.0 / 140.0}
     assert alone.targets(pair)["nb04_alone_speedup"]["met"] is True
     assert alone.targets(dict(pair, nb04_alone_speedup=200.0 / 160.0))["nb04_alone_speedup"]["met"] is False
     assert "1.43x" in alone.rows(pair)[0] and "met" in alone.rows(pair)[0]
-    path = {"params": {"profile": "default"}, "path_seconds": {"01_a": 30.0, "02_b": 61.0},
-            "path_total_seconds": 91.0, "cores": 2}
-    assert alone.targets(path) == {}
-    assert "01 30 s, 02 61 s | 91 s" in alone.rows(path)[0]
-    with pytest.raises(SystemExit, match="learner-path"):
-        alone.run(argparse.Namespace(measure="everything"))
+
+
+def test_the_learner_path_reports_each_notebook_and_the_total_without_a_target(monkeypatch):
+    path = _load("learner_path.py", monkeypatch)
+    res = {"params": {"profile": "default"}, "path_seconds": {"01_a": 30.0, "02_b": 61.0},
+           "path_total_seconds": 91.0, "cores": 2}
+    assert "01 30 s, 02 61 s | 91 s" in path.rows(res)[0] and "no target" in path.rows(res)[0]
+
+
+def test_a_partial_rerun_keeps_every_other_record_and_notes_when_each_was_measured(monkeypatch, tmp_path):
+    run = _load("run.py", monkeypatch)
+    recorded = REPO / "benchmarks" / "results.json"
+    out = tmp_path / "results.json"
+    out.write_text(recorded.read_text())
+    old = json.loads(recorded.read_text())
+    now = {"learner_path": {"params": {"profile": "smoke"}, "path_seconds": {"01_a": 3.0}, "path_total_seconds": 3.0,
+                            "cores": 2, "meta": {"date": "2999-01-01T00:00:00"}}, "baseline": None}
+    assert run.merged(now, out, None) is now  # a whole run records only itself
+    res = run.merged(now, out, ["learner_path"])
+    assert res["learner_path"] == now["learner_path"]
+    for key in ("attack", "alone", "course", "course_by_jobs"):  # other files' sections, other records
+        assert res[key] == old[key]
+    assert "table" not in res and "targets" not in res  # made again from the merged record
+    meta = {"date": "2999-01-01T00:00:00", "quick": False, "loadavg_start": None, "loadavg_end": None}
+    table = run.table(dict(res, **run.headline(res)), meta)  # the recorded file still renders, row by row
+    assert "| 04 alone after 01-03" in table and "| a learner's path" in table
+    assert f"(attack: benchmarks/attack.py run on {old['attack']['meta']['date']}" in table
+    assert "(learner_path:" not in table  # measured on the run's own day

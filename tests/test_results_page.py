@@ -122,9 +122,14 @@ def test_the_learner_line_sets_the_measured_path_beside_the_estimate_for_the_sam
                        "seconds": {"in_kernel": 400.0, "every_core": 230.0}}}
     line = rp.time_line(doc, bench)
     assert "notebooks 01, 04 took 5 min, against 4 min estimated for them" in line
-    assert rp.measured_path(bench, "default") == {"01_source_model": 70.0, "04_measure": 230.0}
+    assert "on 2 cores" in line
+    assert rp.measured_path(bench, "default") == ({"01_source_model": 70.0, "04_measure": 230.0}, 2)
     shrunk = {"alone": dict(bench["alone"], params={"profile": "default", "n_attack": 4000})}
-    assert rp.measured_path(shrunk, "default") == {} and "Measured" not in rp.time_line(doc, shrunk)
-    assert rp.measured_path(bench, "smoke") == {}  # another profile's path says nothing of this run
-    path = {"alone": {"params": {"profile": "default"}, "cores": 2, "path_seconds": {"01_source_model": 61.0}}}
-    assert rp.measured_path(path, "default") == {"01_source_model": 61.0}
+    assert rp.measured_path(shrunk, "default") == ({}, None) and "Measured" not in rp.time_line(doc, shrunk)
+    assert rp.measured_path(bench, "smoke") == ({}, None)  # another profile's path says nothing of this run
+    whole = dict(bench, learner_path={"params": {"profile": "default"}, "cores": 8,
+                                      "path_seconds": {"01_source_model": 61.0, "04_measure": 200.0}})
+    assert rp.measured_path(whole, "default") == ({"01_source_model": 61.0, "04_measure": 200.0}, 8)
+    assert "on 8 cores (benchmarks/results.json), notebooks 01, 04 took 4 min" in rp.time_line(doc, whole)
+    smoke_path = dict(bench, learner_path=dict(whole["learner_path"], params={"profile": "smoke"}))
+    assert rp.measured_path(smoke_path, "default")[0]["04_measure"] == 230.0  # the pair, not the smoke path

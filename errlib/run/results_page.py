@@ -12,7 +12,7 @@ commit, date, machine and environment that produced it), and ``tests/test_result
 fails when the committed page or README table differ from what this module renders from it.
 
 One line beside the run's time is measured elsewhere: the learner's path, notebooks run alone in
-order (``benchmarks/alone.py``, recorded in ``benchmarks/results.json``), shown beside the
+order (``benchmarks/learner_path.py``, recorded in ``benchmarks/results.json``), shown beside the
 estimate the course run gives for the same notebooks.
 
 The page leads with the verdicts (any ``*_verdict`` value a notebook published, e.g.
@@ -27,7 +27,7 @@ import json
 import shutil
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..core.data import REPO_ROOT
 from .render import format_mean_sd, format_value, label, over_seeds, recorded_kind, verdicts_in
@@ -142,19 +142,19 @@ def rows_curve(doc: Dict[str, Any]) -> List[str]:
     return lines
 
 
-def measured_path(bench: Optional[Dict[str, Any]], profile: Optional[str]) -> Dict[str, float]:
-    """Seconds of the notebooks ``benchmarks/alone.py`` ran alone, cold and in order at ``profile``'s
-    own size (its ``alone`` section in ``bench``, benchmarks/results.json): every notebook with
-    ``--measure learner-path``, else 01-03 and 04 on every core; ``{}`` when none was measured so."""
-    alone = (bench or {}).get("alone") or {}
-    params = alone.get("params") or {}
-    if params.get("profile") != profile or set(params) != {"profile"}:
-        return {}
-    if alone.get("path_seconds"):
-        return dict(alone["path_seconds"])
-    seconds = dict(alone.get("prep_seconds") or {})
+def measured_path(bench: Optional[Dict[str, Any]], profile: Optional[str]) -> Tuple[Dict[str, float], Any]:
+    """Seconds of the notebooks run alone, cold and in order at ``profile``'s own size, and the
+    cores they ran on, as benchmarks/results.json (``bench``) records them: every notebook from its
+    ``learner_path`` section (``benchmarks/learner_path.py``), else 01-03 and 04 on every core
+    from its ``alone`` section (``benchmarks/alone.py``); ``({}, None)`` when neither measured
+    that profile so."""
+    path, alone = ((bench or {}).get(k) or {} for k in ("learner_path", "alone"))
+    if path.get("params") == {"profile": profile} and path.get("path_seconds"):
+        return dict(path["path_seconds"]), path.get("cores")
     every_core = (alone.get("seconds") or {}).get("every_core")
-    return dict(seconds, **{"04_measure": every_core}) if seconds and every_core else {}
+    if alone.get("params") != {"profile": profile} or not alone.get("prep_seconds") or not every_core:
+        return {}, None
+    return dict(alone["prep_seconds"], **{"04_measure": every_core}), alone.get("cores")
 
 
 def time_line(doc: Dict[str, Any], bench: Optional[Dict[str, Any]] = None) -> str:
@@ -172,12 +172,13 @@ def time_line(doc: Dict[str, Any], bench: Optional[Dict[str, Any]] = None) -> st
             + (f"; a learner running the notebooks in order in JupyterLab, each alone and cold: about "
                f"{alone:.0f} min (each notebook's recorded core-seconds and its stage calls' over the cores)."
                if alone is not None else "."))
-    measured = {stem: s for stem, s in measured_path(bench, doc.get("profile")).items() if costs.get(stem)}
+    seconds, measured_cores = measured_path(bench, doc.get("profile"))
+    measured = {stem: s for stem, s in seconds.items() if costs.get(stem)}
     if not measured:
         return line
     guess = sum(alone_minutes(costs[stem], cores) for stem in measured)
     names = ", ".join(stem[:2] for stem in measured)
-    return line + (f" Measured that way by `python benchmarks/alone.py` on {bench['alone'].get('cores', '?')} cores, "
+    return line + (f" Measured that way on {measured_cores} cores (benchmarks/results.json), "
                    f"notebooks {names} took {sum(measured.values()) / 60:.0f} min, against {guess:.0f} min "
                    "estimated for them.")
 

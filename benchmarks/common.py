@@ -111,10 +111,20 @@ def setup(args: argparse.Namespace) -> dict:
     # allocator.py), read at process start (malloc_env_or_restart)
     reuse = {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}
     return {"date": _dt.datetime.now().isoformat(timespec="seconds"), "quick": args.quick,
-            "errlib_tree": str(TREE), "torch": torch.__version__, "python": platform.python_version(),
+            "errlib_tree": str(TREE), "commit": tree_commit(), "torch": torch.__version__, "python": platform.python_version(),
             "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
             "threads": torch.get_num_threads(), "ignored_ERRLIB_THREADS": ignored,
             "malloc_env": reuse, "loadavg_start": loadavg()}
+
+
+def tree_commit() -> Optional[str]:
+    """The git commit of the errlib tree measured (``+dirty`` with changes; None outside a checkout,
+    or for a baseline tree from before errlib recorded commits)."""
+    try:
+        from errlib.run.course import provenance
+    except ImportError:
+        return None
+    return provenance()["commit"]
 
 
 def loadavg() -> Optional[List[float]]:

@@ -121,7 +121,8 @@ def separately(res: dict, meta: dict) -> list:
     for name in BENCHMARKS:
         m = (res.get(name) or {}).get("meta") or {}
         if m.get("date") and m["date"][:10] != (meta.get("date") or "")[:10]:
-            notes.append(f"({name}: benchmarks/{name}.py run on {m['date']}, {m.get('threads')} thread(s), "
+            at = f" at {m['commit']}" if m.get("commit") else ""
+            notes.append(f"({name}: benchmarks/{name}.py run on {m['date']}{at}, {m.get('threads')} thread(s), "
                          f"{m.get('cpu_count')} CPUs, load avg {m.get('loadavg_start')} -> {m.get('loadavg_end')})")
     return [""] + notes if notes else []
 

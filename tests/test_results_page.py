@@ -118,6 +118,7 @@ def test_the_learner_line_sets_the_measured_path_beside_the_estimate_for_the_sam
     doc["notebooks"]["01_source_model"] = {"status": "ok", "core_seconds": 120.0}  # one piece: 2 min
     doc["notebooks"]["04_measure"]["core_seconds"] = 40.0  # and two calls of 100: 240 over 2 cores, 2 min
     doc["ahead"] = {c: {"status": "ok", "core_seconds": 100.0, "for": ["04_measure"]} for c in ("s1", "s2")}
+    doc["notebooks"]["06_toy_2d"] = {"status": "ok", "core_seconds": 60.0}  # 1 min, not in the 04 pair
     bench = {"alone": {"params": {"profile": "default"}, "cores": 2, "prep_seconds": {"01_source_model": 70.0},
                        "seconds": {"in_kernel": 400.0, "every_core": 230.0}}}
     line = rp.time_line(doc, bench)
@@ -128,8 +129,8 @@ def test_the_learner_line_sets_the_measured_path_beside_the_estimate_for_the_sam
     assert rp.measured_path(shrunk, "default") == ({}, None) and "Measured" not in rp.time_line(doc, shrunk)
     assert rp.measured_path(bench, "smoke") == ({}, None)  # another profile's path says nothing of this run
     whole = dict(bench, learner_path={"params": {"profile": "default"}, "cores": 8,
-                                      "path_seconds": {"01_source_model": 61.0, "04_measure": 200.0}})
-    assert rp.measured_path(whole, "default") == ({"01_source_model": 61.0, "04_measure": 200.0}, 8)
-    assert "on 8 cores (benchmarks/results.json), notebooks 01, 04 took 4 min" in rp.time_line(doc, whole)
+                                      "path_seconds": {"01_source_model": 61.0, "04_measure": 200.0, "06_toy_2d": 59.0}})
+    assert rp.measured_path(whole, "default")[1] == 8
+    assert "on 8 cores (benchmarks/results.json), all 3 notebooks took 5 min, against 5 min" in rp.time_line(doc, whole)
     smoke_path = dict(bench, learner_path=dict(whole["learner_path"], params={"profile": "smoke"}))
     assert rp.measured_path(smoke_path, "default")[0]["04_measure"] == 230.0  # the pair, not the smoke path

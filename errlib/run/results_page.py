@@ -177,9 +177,10 @@ def time_line(doc: Dict[str, Any], bench: Optional[Dict[str, Any]] = None) -> st
     if not measured:
         return line
     guess = sum(alone_minutes(costs[stem], cores) for stem in measured)
-    names = ", ".join(stem[:2] for stem in measured)
+    names = (f"all {len(measured)} notebooks" if measured.keys() == costs.keys()
+             else "notebooks " + ", ".join(stem[:2] for stem in measured))
     return line + (f" Measured that way on {measured_cores} cores (benchmarks/results.json), "
-                   f"notebooks {names} took {sum(measured.values()) / 60:.0f} min, against {guess:.0f} min "
+                   f"{names} took {sum(measured.values()) / 60:.0f} min, against {guess:.0f} min "
                    "estimated for them.")
 
 

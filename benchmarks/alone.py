@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Notebook 04 run alone in a kernel, after 01-03, cold: its stage calls on every core vs in the kernel.
 
-    ERRLIB_DATA=... python benchmarks/alone.py [--profile default] [--n-attack N] [--out FILE]
+    ERRLIB_DATA=... python benchmarks/alone.py [--profile default] [--n-attack N] [--rounds R] [--out FILE]
 
 What a learner does in JupyterLab: 01, 02 and 03 have run, then 04 runs in one kernel with
 torch's default threads. Before the course's executor moved into errlib.stages, 04 built its
@@ -10,6 +10,9 @@ other seeds, constrained sets and controls one after another in that kernel
 one-thread processes, one per core. Both runs start from copies of one cache holding 01-03's
 stages, run the same papermill command with the same parameters, and do the same work; the
 figure is the ratio of their wall seconds (``nb04_alone_speedup`` = in-kernel / every core).
+``--rounds R`` (default 1) runs the pair R times from the same 01-03 cache, the order of its two
+runs alternating, and reports the median ratio with its range (``ratios``) and each run's
+seconds (``round_seconds``); ``seconds`` holds the medians.
 By default both do the profile's whole work (the default profile: 20,000 rows per set, about 40
 minutes for the pair on 2 cores); ``--n-attack`` shrinks it the same way for both, which makes
 each stage call shorter, so process starts (about 4 CPU-s each: torch, and ``torch._dynamo``,
@@ -28,9 +31,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import REPO, TREE, fmt, log, main, target, verdict
+from common import REPO, TREE, fmt, log, main, median, target, verdict
 
 TARGET = 1 / 0.75  # 04 alone in at most 0.75x the in-kernel time (issue 29)
+PAIR = (("in_kernel", {"ERRLIB_CALL_JOBS": "1"}), ("every_core", {}))  # the kernel builds every call / run_steps
 
 
 def _papermill(nb: str, runs: Path, out: Path, params: dict, env_extra: dict) -> float:
@@ -63,15 +67,18 @@ def measure(args) -> dict:
         tmp = Path(tmp)
         base = tmp / "base"
         prep = in_order(("01_source_model", "02_craft_errors", "03_train_on_errors"), base, tmp / "prep", params)
-        seconds = {}
-        for name, extra in (("in_kernel", {"ERRLIB_CALL_JOBS": "1"}), ("every_core", {})):
-            runs = tmp / name
-            shutil.copytree(base, runs)
-            log(f"  04 alone, {name}")
-            seconds[name] = _papermill("04_measure", runs, tmp / f"out-{name}", params, extra)
-            log(f"    {seconds[name]:.1f} s")
-    return {"params": params, "seconds": seconds, "cores": os.cpu_count(), "prep_seconds": prep,
-            "nb04_alone_speedup": seconds["in_kernel"] / seconds["every_core"]}
+        runs = {name: [] for name, _ in PAIR}
+        for r in range(args.rounds or 1):
+            for name, extra in (PAIR if r % 2 == 0 else PAIR[::-1]):  # alternate: drift hits both
+                cache = tmp / f"{name}-{r}"
+                shutil.copytree(base, cache)
+                log(f"  04 alone, {name}, round {r + 1}")
+                runs[name].append(round(_papermill("04_measure", cache, tmp / f"out-{name}-{r}", params, extra), 1))
+                log(f"    {runs[name][-1]:.1f} s")
+                shutil.rmtree(cache)
+    ratios = [k / e for k, e in zip(runs["in_kernel"], runs["every_core"])]
+    return {"params": params, "seconds": {name: median(v) for name, v in runs.items()}, "round_seconds": runs,
+            "ratios": ratios, "cores": os.cpu_count(), "prep_seconds": prep, "nb04_alone_speedup": median(ratios)}
 
 
 OPTIONS = {"--profile": "the profile (default: default; --quick: smoke)",
@@ -83,9 +90,10 @@ def targets(res: dict) -> dict:
 
 
 def rows(res: dict) -> list:
-    s = res["seconds"]
+    s, ratios = res["seconds"], res.get("ratios") or []
+    spread = f", {len(ratios)} rounds, range {fmt(min(ratios))}-{fmt(max(ratios))}" if len(ratios) > 1 else ""
     return [f"| 04 alone after 01-03, cold ({res['params']}): in the kernel {s['in_kernel']:.0f} s, every core "
-            f"{s['every_core']:.0f} s ({res['cores']} cores) | {fmt(res['nb04_alone_speedup'])} | | | "
+            f"{s['every_core']:.0f} s ({res['cores']} cores{spread}) | {fmt(res['nb04_alone_speedup'])} | | | "
             f"{verdict(targets(res)['nb04_alone_speedup'], '1.33x (0.75x the time)')} |"]
 
 

@@ -176,7 +176,9 @@ def test_alone_reports_the_04_pair_against_its_target(monkeypatch):
             "cores": 2, "nb04_alone_speedup": 200.0 / 140.0}
     assert alone.targets(pair)["nb04_alone_speedup"]["met"] is True
     assert alone.targets(dict(pair, nb04_alone_speedup=200.0 / 160.0))["nb04_alone_speedup"]["met"] is False
-    assert "1.43x" in alone.rows(pair)[0] and "met" in alone.rows(pair)[0]
+    assert "1.43x" in alone.rows(pair)[0] and "met" in alone.rows(pair)[0] and "rounds" not in alone.rows(pair)[0]
+    rounds = dict(pair, ratios=[1.3, 1.43, 1.5])  # --rounds 3: the median, and the range beside it
+    assert "3 rounds, range 1.30x-1.50x" in alone.rows(rounds)[0]
 
 
 def test_the_learner_path_reports_each_notebook_and_the_total_without_a_target(monkeypatch):

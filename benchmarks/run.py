@@ -14,7 +14,8 @@ the alternatives), sweep (``--jobs 2`` vs ``--jobs 1``), course (reads
 learner_path (every notebook alone, in order, cold). With ``--only``, the other files' results
 already in ``--out`` are kept, each with the date and load it was measured under, and the
 headline keys, targets and table are made again from all of them: a partial rerun never drops
-a measurement. ``--baseline REV`` also runs attack.py and train.py with
+a measurement; ``--record NAME=FILE`` records a file's results measured on their own (``python
+benchmarks/alone.py --rounds 3 --out FILE``) the same way. ``--baseline REV`` also runs attack.py and train.py with
 errlib as of git revision REV (checked out with ``git archive``, first on
 PYTHONPATH) in processes alternated with this checkout's: a before/after figure.
 Prints a markdown table; the JSON holds every file's results, the headline keys
@@ -58,8 +59,29 @@ def arguments(argv):
                     help="results.json of `python -m errlib.run.course run --profile default` (course seconds)")
     ap.add_argument("--only", nargs="+", choices=list(BENCHMARKS), default=None,
                     help="run only these files; the others' results already in --out are kept")
+    ap.add_argument("--record", nargs="+", default=[], metavar="NAME=FILE",
+                    help="a file's results measured separately (its own --out), recorded as they are, not run "
+                         "again; with --only's merge (the others already in --out are kept)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results.json"), help="JSON output path")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    args.record = dict(recorded(r, ap) for r in args.record)
+    if args.record:
+        args.only = list(dict.fromkeys((args.only or []) + list(args.record)))
+    return args
+
+
+def recorded(spec: str, ap: argparse.ArgumentParser):
+    """``NAME=FILE`` as (name, results): a known file's name and a results JSON that exists."""
+    name, _, path = spec.partition("=")
+    if name not in BENCHMARKS or not path or not Path(path).is_file():
+        ap.error(f"--record {spec}: want NAME=FILE, NAME one of {', '.join(BENCHMARKS)}, FILE an existing results JSON")
+    try:
+        res = json.loads(Path(path).read_text())
+    except ValueError as err:
+        ap.error(f"--record {spec}: not JSON ({err})")
+    if not isinstance(res, dict) or "meta" not in res or "error" in res:
+        ap.error(f"--record {spec}: not the results of benchmarks/{name}.py --out (no 'meta', or an 'error')")
+    return name, res
 
 
 def run_all(args, tmp: Path) -> dict:
@@ -67,6 +89,9 @@ def run_all(args, tmp: Path) -> dict:
     common = (["--quick"] if args.quick else []) + (["--threads", str(args.threads)] if args.threads else [])
     out = {}
     for name in args.only or BENCHMARKS:
+        if name in args.record:
+            out[name] = args.record[name]
+            continue
         extra = []
         if name == "floors":  # errlib's throughputs from the attack and train runs, where they ran
             extra = [f"--{k}-json={tmp / f'{k}.json'}" for k in ("attack", "train")

@@ -188,6 +188,23 @@ def test_the_learner_path_reports_each_notebook_and_the_total_without_a_target(m
     assert "01 30 s, 02 61 s | 91 s" in path.rows(res)[0] and "no target" in path.rows(res)[0]
 
 
+def test_a_separately_measured_file_is_recorded_as_it_is_and_a_broken_one_is_refused(monkeypatch, tmp_path):
+    run = _load("run.py", monkeypatch)
+    good = tmp_path / "alone.json"
+    good.write_text(json.dumps({"nb04_alone_speedup": 1.2, "meta": {"date": "2999-01-01T00:00:00"}}))
+    args = run.arguments(["--record", f"alone={good}", "--only", "course"])
+    assert args.only == ["course", "alone"] and args.record["alone"]["nb04_alone_speedup"] == 1.2
+    assert run.run_all(run.arguments(["--record", f"alone={good}"]), tmp_path)["alone"] == args.record["alone"]
+    broken = tmp_path / "broken.json"
+    for text in ('{"nb04_alone_speedup": 1.2}', '{"error": "x", "meta": {}}', "{not json"):
+        broken.write_text(text)
+        with pytest.raises(SystemExit):
+            run.arguments(["--record", f"alone={broken}"])
+    for spec in (f"nosuch={good}", f"alone={tmp_path / 'missing.json'}", "alone"):
+        with pytest.raises(SystemExit):
+            run.arguments(["--record", spec])
+
+
 def test_a_partial_rerun_keeps_every_other_record_and_notes_when_each_was_measured(monkeypatch, tmp_path):
     run = _load("run.py", monkeypatch)
     recorded = REPO / "benchmarks" / "results.json"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Notebook 04 run alone in a kernel, after 01-03, cold: its stage calls on every core vs in the kernel.
 
-    ERRLIB_DATA=... python benchmarks/alone.py [--profile default] [--n-attack N] [--rounds R] [--out FILE]
+    ERRLIB_DATA=... python benchmarks/alone.py [--profile default] [--n-attack N] [--precision P] [--rounds R] [--out FILE]
 
 What a learner does in JupyterLab: 01, 02 and 03 have run, then 04 runs in one kernel with
 torch's default threads. Before the course's executor moved into errlib.stages, 04 built its
@@ -17,6 +17,9 @@ By default both do the profile's whole work (the default profile: 20,000 rows pe
 minutes for the pair on 2 cores); ``--n-attack`` shrinks it the same way for both, which makes
 each stage call shorter, so process starts (about 4 CPU-s each: torch, and ``torch._dynamo``,
 which torch's optimizers import on first use) weigh more against the packing gain.
+``--precision fp32`` runs all four notebooks in float32 where ``auto`` would pick bf16: on a CPU
+with AMX-BF16 it measures the executor on the arithmetic of a CPU without it (the fp32 machines
+the course also runs on), with the same CPU's cores and memory.
 
 A learner's whole path, every notebook alone in order, is ``benchmarks/learner_path.py``.
 """
@@ -61,8 +64,12 @@ def in_order(stems, runs: Path, out: Path, params: dict) -> dict:
 
 def measure(args) -> dict:
     profile = args.profile or ("smoke" if args.quick else "default")
+    if args.precision:
+        from errlib.core.precision import check
+        check(args.precision)  # a bad name stops here, before 01-03 run
     n_attack = args.n_attack  # None: the profile's own size
-    params = {"profile": profile, **({"n_attack": int(n_attack)} if n_attack else {})}
+    params = {"profile": profile, **({"n_attack": int(n_attack)} if n_attack else {}),
+              **({"precision": args.precision} if args.precision else {})}
     with tempfile.TemporaryDirectory(prefix="errlib-alone-") as tmp:
         tmp = Path(tmp)
         base = tmp / "base"
@@ -82,7 +89,8 @@ def measure(args) -> dict:
 
 
 OPTIONS = {"--profile": "the profile (default: default; --quick: smoke)",
-           "--n-attack": "attacked images per set, for both runs (default: the profile's)"}
+           "--n-attack": "attacked images per set, for both runs (default: the profile's)",
+           "--precision": "auto | fp32 | bf16, for every notebook of both runs (default: the notebooks' auto)"}
 
 
 def targets(res: dict) -> dict:

@@ -15,7 +15,9 @@ learner_path (every notebook alone, in order, cold). With ``--only``, the other 
 already in ``--out`` are kept, each with the date and load it was measured under, and the
 headline keys, targets and table are made again from all of them: a partial rerun never drops
 a measurement; ``--record NAME=FILE`` records a file's results measured on their own (``python
-benchmarks/alone.py --rounds 3 --out FILE``) the same way. ``--baseline REV`` also runs attack.py and train.py with
+benchmarks/alone.py --rounds 3 --out FILE``) the same way, and ``--record NAME@VARIANT=FILE`` beside
+them, under its own key (``alone@fp32``: ``alone.py --precision fp32``), with its own rows and
+targets (``nb04_alone_speedup@fp32``); the headline keys stay the plain files'. ``--baseline REV`` also runs attack.py and train.py with
 errlib as of git revision REV (checked out with ``git archive``, first on
 PYTHONPATH) in processes alternated with this checkout's: a before/after figure.
 Prints a markdown table; the JSON holds every file's results, the headline keys
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 import time
@@ -73,14 +76,17 @@ def arguments(argv):
 def recorded(spec: str, ap: argparse.ArgumentParser):
     """``NAME=FILE`` as (name, results): a known file's name and a results JSON that exists."""
     name, _, path = spec.partition("=")
-    if name not in BENCHMARKS or not path or not Path(path).is_file():
-        ap.error(f"--record {spec}: want NAME=FILE, NAME one of {', '.join(BENCHMARKS)}, FILE an existing results JSON")
+    base, at, variant = name.partition("@")
+    if (base not in BENCHMARKS or (at and not re.fullmatch(r"[a-z0-9_]+", variant)) or not path
+            or not Path(path).is_file()):
+        ap.error(f"--record {spec}: want NAME=FILE or NAME@VARIANT=FILE, NAME one of {', '.join(BENCHMARKS)}, "
+                 "VARIANT lower-case letters, digits and _, FILE an existing results JSON")
     try:
         res = json.loads(Path(path).read_text())
     except ValueError as err:
         ap.error(f"--record {spec}: not JSON ({err})")
     if not isinstance(res, dict) or "meta" not in res or "error" in res:
-        ap.error(f"--record {spec}: not the results of benchmarks/{name}.py --out (no 'meta', or an 'error')")
+        ap.error(f"--record {spec}: not the results of benchmarks/{base}.py --out (no 'meta', or an 'error')")
     return name, res
 
 
@@ -125,13 +131,27 @@ def headline(res: dict) -> dict:
             "cpu_utilisation": get("course", "cpu_utilisation")}
 
 
+def sections(res: dict) -> list:
+    """``(key, module)`` of each file's section in ``res``, each file's recorded variants
+    (``alone@fp32``) right after it."""
+    return [(k, mod) for name, mod in BENCHMARKS.items()
+            for k in [name] + sorted(k for k in res if k.startswith(name + "@")) if k in res]
+
+
+def targets(res: dict) -> dict:
+    """Every section's targets; a variant's keys carry its ``@VARIANT`` (``nb04_alone_speedup@fp32``)."""
+    out = {}
+    for key, _ in sections(res):
+        at = key[key.index("@"):] if "@" in key else ""
+        out.update({k + at: v for k, v in (res[key].get("targets") or {}).items()})
+    return out
+
+
 def table(res: dict, meta: dict) -> str:
     lines = [f"errlib benchmarks ({'quick' if meta['quick'] else 'full'}), torch {meta.get('torch')}, "
              f"{meta.get('threads')} threads, {meta.get('cpu_count')} CPUs, load avg {meta['loadavg_start']} -> "
              f"{meta['loadavg_end']}", ""] + TABLE_HEAD
-    for name, mod in BENCHMARKS.items():
-        if name not in res:
-            continue
+    for name, mod in sections(res):
         if "error" in res[name]:
             lines.append(f"| {name} | — | — | — | FAILED: {res[name]['error'][-200:]} |")
         else:
@@ -143,11 +163,12 @@ def table(res: dict, meta: dict) -> str:
 def separately(res: dict, meta: dict) -> list:
     """A note for each file's results measured on another day than the run's (kept by ``--only``)."""
     notes = []
-    for name in BENCHMARKS:
+    for name, _ in sections(res):
         m = (res.get(name) or {}).get("meta") or {}
         if m.get("date") and m["date"][:10] != (meta.get("date") or "")[:10]:
             at = f" at {m['commit']}" if m.get("commit") else ""
-            notes.append(f"({name}: benchmarks/{name}.py run on {m['date']}{at}, {m.get('threads')} thread(s), "
+            notes.append(f"({name}: benchmarks/{name.partition('@')[0]}.py run on {m['date']}{at}, "
+                         f"{m.get('threads')} thread(s), "
                          f"{m.get('cpu_count')} CPUs, load avg {m.get('loadavg_start')} -> {m.get('loadavg_end')})")
     return [""] + notes if notes else []
 
@@ -180,8 +201,7 @@ def main(argv=None) -> dict:
                 baseline_rev=args.baseline, course_results=args.course_results,
                 seconds=round(time.perf_counter() - t0, 1), quick=args.quick)
     res.update(headline(res), meta=meta)
-    res["targets"] = {k: v for name in BENCHMARKS if "targets" in res.get(name, {})
-                      for k, v in res[name]["targets"].items()}
+    res["targets"] = targets(res)
     res["table"] = table(res, meta)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2) + "\n")

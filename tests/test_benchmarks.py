@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -181,6 +182,14 @@ def test_alone_reports_the_04_pair_against_its_target(monkeypatch):
     assert "3 rounds, range 1.30x-1.50x" in alone.rows(rounds)[0]
 
 
+def test_alone_refuses_an_unknown_precision_before_running_anything(monkeypatch, tmp_path):
+    alone = _load("alone.py", monkeypatch)
+    monkeypatch.setattr(alone, "in_order", lambda *a, **k: pytest.fail("ran notebooks with a bad precision"))
+    args = SimpleNamespace(profile=None, quick=True, n_attack=None, precision="fp16", rounds=1)
+    with pytest.raises(ValueError, match="unknown precision 'fp16'"):
+        alone.measure(args)
+
+
 def test_the_learner_path_reports_each_notebook_and_the_total_without_a_target(monkeypatch):
     path = _load("learner_path.py", monkeypatch)
     res = {"params": {"profile": "default"}, "path_seconds": {"01_a": 30.0, "02_b": 61.0},
@@ -201,6 +210,29 @@ def test_a_separately_measured_file_is_recorded_as_it_is_and_a_broken_one_is_ref
         with pytest.raises(SystemExit):
             run.arguments(["--record", f"alone={broken}"])
     for spec in (f"nosuch={good}", f"alone={tmp_path / 'missing.json'}", "alone"):
+        with pytest.raises(SystemExit):
+            run.arguments(["--record", spec])
+
+
+def test_a_variant_is_recorded_beside_its_file_with_its_own_rows_and_targets(monkeypatch, tmp_path):
+    run = _load("run.py", monkeypatch)
+    pair = {"params": {"profile": "default"}, "seconds": {"in_kernel": 200.0, "every_core": 180.0}, "cores": 2,
+            "nb04_alone_speedup": 200.0 / 180.0, "meta": {"date": "2999-01-01T00:00:00"}}
+    fp32 = dict(pair, params={"profile": "default", "precision": "fp32"}, nb04_alone_speedup=1.4,
+                seconds={"in_kernel": 280.0, "every_core": 200.0})
+    files = {}
+    for name, res in (("alone", pair), ("alone@fp32", fp32)):
+        files[name] = tmp_path / f"{name}.json"
+        files[name].write_text(json.dumps(dict(res, targets=_load("alone.py", monkeypatch).targets(res))))
+    args = run.arguments(["--record"] + [f"{k}={v}" for k, v in files.items()])
+    res = run.run_all(args, tmp_path)
+    assert res["alone@fp32"]["nb04_alone_speedup"] == 1.4 and run.headline(res)["nb04_alone_speedup"] == 200 / 180
+    assert [k for k, _ in run.sections(res)] == ["alone", "alone@fp32"]
+    got = run.targets(res)
+    assert got["nb04_alone_speedup"]["met"] is False and got["nb04_alone_speedup@fp32"]["met"] is True
+    table = run.table(res, {"date": "2999-01-01", "quick": False, "loadavg_start": None, "loadavg_end": None})
+    assert "'precision': 'fp32'" in table and table.count("| 04 alone after 01-03") == 2
+    for spec in (f"alone@FP32={files['alone']}", f"nosuch@fp32={files['alone']}", f"alone@={files['alone']}"):
         with pytest.raises(SystemExit):
             run.arguments(["--record", spec])
 

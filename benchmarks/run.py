@@ -17,9 +17,10 @@ headline keys, targets and table are made again from all of them: a partial reru
 a measurement; ``--record NAME=FILE`` records a file's results measured on their own (``python
 benchmarks/alone.py --rounds 3 --out FILE``) the same way, and ``--record NAME@VARIANT=FILE`` beside
 them, under its own key (``alone@fp32``: ``alone.py --precision fp32``), with its own rows and
-targets (``nb04_alone_speedup@fp32``); the headline keys stay the plain files'. ``--baseline REV`` also runs attack.py and train.py with
-errlib as of git revision REV (checked out with ``git archive``, first on
-PYTHONPATH) in processes alternated with this checkout's: a before/after figure.
+targets (``nb04_alone_speedup@fp32``); the headline keys stay the plain files'.
+``--baseline REV`` also runs attack.py and train.py with errlib as of git revision REV
+(checked out with ``git archive``, first on PYTHONPATH) in processes alternated with this
+checkout's: a before/after figure.
 Prints a markdown table; the JSON holds every file's results, the headline keys
 and every target with whether it is met. Method and history: benchmarks/README.md.
 """
@@ -74,7 +75,8 @@ def arguments(argv):
 
 
 def recorded(spec: str, ap: argparse.ArgumentParser):
-    """``NAME=FILE`` as (name, results): a known file's name and a results JSON that exists."""
+    """``NAME=FILE`` or ``NAME@VARIANT=FILE`` as (the key, results): a known file's name (and a
+    variant's label) and a results JSON that exists."""
     name, _, path = spec.partition("=")
     base, at, variant = name.partition("@")
     if (base not in BENCHMARKS or (at and not re.fullmatch(r"[a-z0-9_]+", variant)) or not path

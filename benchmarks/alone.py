@@ -105,5 +105,20 @@ def rows(res: dict) -> list:
             f"{verdict(targets(res)['nb04_alone_speedup'], '1.33x (0.75x the time)')} |"]
 
 
+def readme_block(res: dict) -> list:
+    """The pair's rounds as benchmarks/README.md shows them (``run.py`` writes it between the
+    section's markers there): each round's seconds and ratio, then the median, range and verdict."""
+    rs, ratios = res["round_seconds"], res["ratios"]
+    lines = ["| round | in the kernel | on every core | ratio (time) |", "|---|---|---|---|"]
+    for r, (k, e, q) in enumerate(zip(rs["in_kernel"], rs["every_core"], ratios)):
+        first = "in the kernel" if r % 2 == 0 else "on every core"  # measure() alternates the order
+        lines.append(f"| {r + 1} ({first} first) | {k:,.0f} s | {e:,.0f} s | {fmt(q)} ({1 / q:.2f}x) |")
+    prep = ", ".join(f"{nb[:2]} {sec:.0f} s" for nb, sec in res["prep_seconds"].items())
+    m = res.get("meta") or {}
+    return lines + ["", f"Median {fmt(res['nb04_alone_speedup'])}, range {fmt(min(ratios))}-{fmt(max(ratios))}, "
+                        f"{len(ratios)} round(s): {verdict(targets(res)['nb04_alone_speedup'], '1.33x')}. Before the "
+                        f"pair, 01-03 took {prep} ({res['params']}, commit {m.get('commit')}, {m.get('date')})."]
+
+
 if __name__ == "__main__":
     main(__doc__, measure, rows, targets, OPTIONS)

@@ -22,7 +22,8 @@ targets (``nb04_alone_speedup@fp32``); the headline keys stay the plain files'.
 (checked out with ``git archive``, first on PYTHONPATH) in processes alternated with this
 checkout's: a before/after figure.
 Prints a markdown table; the JSON holds every file's results, the headline keys
-and every target with whether it is met. Method and history: benchmarks/README.md.
+and every target with whether it is met. Writing the committed record (the default ``--out``) also
+makes again each marked block of benchmarks/README.md (``<!-- alone@fp32:start -->``) from it. Method and history: benchmarks/README.md.
 """
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ import train
 import trees
 from common import REPO, TABLE_HEAD, log, loadavg
 
+RESULTS, README = REPO / "benchmarks" / "results.json", REPO / "benchmarks" / "README.md"
 BENCHMARKS = {"attack": attack, "train": train, "floors": floors, "precision": precision, "settings": settings,
               "sweep": sweep, "course": course, "alone": alone, "learner_path": learner_path}
 
@@ -66,7 +68,7 @@ def arguments(argv):
     ap.add_argument("--record", nargs="+", default=[], metavar="NAME=FILE",
                     help="a file's results measured separately (its own --out), recorded as they are, not run "
                          "again; with --only's merge (the others already in --out are kept)")
-    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results.json"), help="JSON output path")
+    ap.add_argument("--out", default=str(RESULTS), help="JSON output path")
     args = ap.parse_args(argv)
     args.record = dict(recorded(r, ap) for r in args.record)
     if args.record:
@@ -175,6 +177,19 @@ def separately(res: dict, meta: dict) -> list:
     return [""] + notes if notes else []
 
 
+def readme_blocks(text: str, res: dict) -> str:
+    """``text`` (benchmarks/README.md) with each ``<!-- KEY:start -->`` ... ``<!-- KEY:end -->``
+    block made again from section KEY of ``res``, by its file's ``readme_block`` (the numbers a
+    README section shows come from the record, not typed by hand)."""
+    for key, mod in sections(res):
+        start, end = f"<!-- {key}:start -->", f"<!-- {key}:end -->"
+        if start in text and hasattr(mod, "readme_block") and "error" not in res[key]:
+            head, rest = text.split(start, 1)
+            tail = rest.split(end, 1)[1]
+            text = f"{head}{start}\n" + "\n".join(mod.readme_block(res[key])) + f"\n{end}{tail}"
+    return text
+
+
 def merged(res: dict, out: Path, only) -> dict:
     """``res`` (the files run now) over what ``out`` already holds when only some files ran:
     the others' sections, and any other record kept there (``course_by_jobs``), stay as they were."""
@@ -207,6 +222,8 @@ def main(argv=None) -> dict:
     res["table"] = table(res, meta)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2) + "\n")
+    if out.resolve() == RESULTS.resolve():  # the committed record: its README blocks follow it
+        README.write_text(readme_blocks(README.read_text(), res))
     print(res["table"])
     print(f"\n{meta['seconds']:.0f}s; results in {out}")
     return res

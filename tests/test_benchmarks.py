@@ -237,6 +237,14 @@ def test_a_variant_is_recorded_beside_its_file_with_its_own_rows_and_targets(mon
             run.arguments(["--record", spec])
 
 
+def test_the_readme_blocks_are_the_committed_record_rendered(monkeypatch):
+    run = _load("run.py", monkeypatch)
+    readme, res = run.README.read_text(), json.loads(run.RESULTS.read_text())
+    assert "<!-- alone@fp32:start -->" in readme and run.readme_blocks(readme, res) == readme  # not edited by hand
+    moved = dict(res, **{"alone@fp32": dict(res["alone@fp32"], nb04_alone_speedup=9.0)})
+    assert "Median 9.00x" in run.readme_blocks(readme, moved)  # the block follows the record
+
+
 def test_a_partial_rerun_keeps_every_other_record_and_notes_when_each_was_measured(monkeypatch, tmp_path):
     run = _load("run.py", monkeypatch)
     recorded = REPO / "benchmarks" / "results.json"

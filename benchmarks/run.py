@@ -146,7 +146,7 @@ def targets(res: dict) -> dict:
     """Every section's targets; a variant's keys carry its ``@VARIANT`` (``nb04_alone_speedup@fp32``)."""
     out = {}
     for key, _ in sections(res):
-        at = key[key.index("@"):] if "@" in key else ""
+        at = "".join(key.partition("@")[1:])  # "@fp32", or "" for a plain file
         out.update({k + at: v for k, v in (res[key].get("targets") or {}).items()})
     return out
 
@@ -168,7 +168,7 @@ def separately(res: dict, meta: dict) -> list:
     """A note for each file's results measured on another day than the run's (kept by ``--only``)."""
     notes = []
     for name, _ in sections(res):
-        m = (res.get(name) or {}).get("meta") or {}
+        m = res[name].get("meta") or {}
         if m.get("date") and m["date"][:10] != (meta.get("date") or "")[:10]:
             at = f" at {m['commit']}" if m.get("commit") else ""
             notes.append(f"({name}: benchmarks/{name.partition('@')[0]}.py run on {m['date']}{at}, "

@@ -182,11 +182,11 @@ def readme_blocks(text: str, res: dict) -> str:
     block made again from section KEY of ``res``, by its file's ``readme_block`` (the numbers a
     README section shows come from the record, not typed by hand)."""
     for key, mod in sections(res):
-        start, end = f"<!-- {key}:start -->", f"<!-- {key}:end -->"
+        start, end = f"\n<!-- {key}:start -->\n", f"\n<!-- {key}:end -->\n"  # markers on lines of their own
         if start in text and hasattr(mod, "readme_block") and "error" not in res[key]:
             head, rest = text.split(start, 1)
-            tail = rest.split(end, 1)[1]
-            text = f"{head}{start}\n" + "\n".join(mod.readme_block(res[key])) + f"\n{end}{tail}"
+            tail = rest.split(end.lstrip("\n"), 1)[1]
+            text = head + start + "\n".join(mod.readme_block(res[key])) + end + tail
     return text
 
 
